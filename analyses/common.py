@@ -1,0 +1,141 @@
+"""Report machinery shared by every model's analysis: atomic writes, tables, progress.
+
+Every file is written to a temporary name in the same folder and renamed, so an
+interrupted run never leaves a truncated ``.nc``, ``summary.json`` or figure.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+
+@contextmanager
+def atomic_path(path: Path, suffix: str = ""):
+    """Yield a temporary path next to ``path``; rename it onto ``path`` on success."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
+def _json_default(obj):
+    if isinstance(obj, (np.floating,)):
+        return float(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def clean_for_json(obj):
+    """Replace non-finite floats by None (strict JSON has no NaN/inf)."""
+    if isinstance(obj, dict):
+        return {str(k): clean_for_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [clean_for_json(v) for v in obj]
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        return v if math.isfinite(v) else None
+    if isinstance(obj, np.ndarray):
+        return clean_for_json(obj.tolist())
+    return obj
+
+
+def write_json_atomic(path: Path, data: dict) -> Path:
+    text = json.dumps(clean_for_json(data), indent=2, default=_json_default, allow_nan=False)
+    return write_text_atomic(path, text + "\n")
+
+
+def save_datatree_atomic(dt: xr.DataTree, path: Path) -> Path:
+    """Write ``dt`` to netCDF through a temporary file (netCDF4 engine)."""
+    with atomic_path(path, suffix=".nc") as tmp:
+        dt.to_netcdf(tmp, engine="netcdf4")
+    return Path(path)
+
+
+def save_figure_atomic(fig, path: Path, dpi: int = 110) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(path, suffix=".png") as tmp:
+        fig.savefig(tmp, dpi=dpi, bbox_inches="tight", format="png")
+    plt.close(fig)
+    return Path(path)
+
+
+def fmt(x, digits: int = 4) -> str:
+    """Format a number for a report table ('—' for None/NaN)."""
+    if x is None:
+        return "—"
+    if isinstance(x, (bool, np.bool_)):
+        return "yes" if x else "no"
+    if isinstance(x, (int, np.integer)):
+        return str(int(x))
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return str(x)
+    if not math.isfinite(v):
+        return "—"
+    if v != 0 and (abs(v) >= 1e5 or abs(v) < 10 ** (-digits)):
+        return f"{v:.{digits - 1}e}"
+    return f"{v:.{digits}g}" if abs(v) >= 1 else f"{v:.{digits}f}".rstrip("0").rstrip(".") or "0"
+
+
+def pm_fmt(value, se, digits: int = 4) -> str:
+    """'value ± se', rounded to the se's second significant digit (the error bar is part of the number)."""
+    try:
+        v, e = float(value), float(se)
+    except (TypeError, ValueError):
+        return fmt(value, digits)
+    if not math.isfinite(v):
+        return "—"
+    if not (math.isfinite(e) and e > 0):
+        return fmt(v, digits)
+    decimals = max(0, 1 - math.floor(math.log10(e)))
+    return f"{v:.{decimals}f} ± {e:.{decimals}f}"
+
+
+def markdown_table(header: list[str], rows: list[list]) -> str:
+    """A GitHub-flavoured markdown table; cells are formatted with :func:`fmt`."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for row in rows:
+        lines.append("| " + " | ".join(c if isinstance(c, str) else fmt(c) for c in row) + " |")
+    return "\n".join(lines)
+
+
+class Progress:
+    """One-line progress messages on stderr with elapsed time (quiet when disabled)."""
+
+    def __init__(self, label: str, enabled: bool = True):
+        self.label, self.enabled, self.t0 = label, enabled, time.perf_counter()
+
+    def __call__(self, message: str) -> None:
+        if self.enabled:
+            print(f"[{self.label} {time.perf_counter() - self.t0:6.1f}s] {message}", file=sys.stderr, flush=True)

@@ -1,0 +1,120 @@
+"""Compare fits of one model with its reference: posteriors, free energies, VI convergence.
+
+Given ``{method: DataTree}`` and a :class:`~physml.models.reference.Reference`, build
+the numbers a report shows. Every quantity with an exact counterpart is shown with
+it, and every estimate with its error bar (MCSE or se).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import arviz_stats as azs
+import xarray as xr
+
+from ..inference import diagnostics, fit_info, free_energies, posterior_table
+from ..models.reference import Reference
+
+
+def posterior_comparison(fits: dict[str, xr.DataTree], reference: Reference | None,
+                         var_names: list[str]) -> dict[str, dict]:
+    """Per method and label: mean, sd, MCSE of the mean, sd ratio to the reference, and the
+    error of the mean in MCSE units; per method the mean marginal Wasserstein-1 distance to the reference
+    draws (ArviZ's ``wasserstein``)."""
+    ref = reference.summary() if reference is not None else {}
+    out = {}
+    for method, dt in fits.items():
+        names = [v for v in var_names if v in dt["posterior"].data_vars]
+        table = posterior_table(dt, names)
+        rows = {}
+        for label, row in table.items():
+            r = ref.get(label)
+            entry = {"mean": row["mean"], "sd": row["sd"], "mcse_mean": row["mcse_mean"],
+                     "ess_bulk": row["ess_bulk"], "r_hat": row["r_hat"]}
+            if r is not None:
+                entry["ref_mean"], entry["ref_sd"] = r["mean"], r["sd"]
+                entry["sd_ratio"] = row["sd"] / r["sd"] if r["sd"] > 0 else float("nan")
+                entry["error_in_mcse"] = ((row["mean"] - r["mean"]) / row["mcse_mean"]
+                                          if row["mcse_mean"] > 0 else float("nan"))
+                entry["error_in_ref_sd"] = (row["mean"] - r["mean"]) / r["sd"] if r["sd"] > 0 else float("nan")
+            rows[label] = entry
+        distance = float("nan")
+        if reference is not None and reference.posterior is not None:
+            shared = [v for v in names if v in reference.posterior["posterior"].data_vars]
+            if shared:
+                distance = float(azs.wasserstein(dt, reference.posterior, var_names=shared, joint=False,
+                                                 round_to="none", random_seed=0))
+        out[method] = {"posterior": rows, "wasserstein": distance}
+    return out
+
+
+def free_energy_comparison(fits: dict[str, xr.DataTree], exact: float | None) -> list[dict]:
+    """One row per (method, estimator): value ± se, kind, wall time, error in se units against
+    the exact value, and for an upper bound (−ELBO) the gap F_VI − F_exact = KL(q‖p)."""
+    rows = []
+    for method, dt in fits.items():
+        for rec in free_energies(dt):
+            row = {"method": method, **rec.to_dict()}
+            if exact is not None:
+                row["exact"] = exact
+                row["error"] = rec.value - exact
+                row["error_in_se"] = rec.z_score(exact)
+                if rec.kind == "upper_bound":
+                    row["kl_gap"] = rec.value - exact
+            rows.append(row)
+    return rows
+
+
+def fit_record(dt: xr.DataTree, comparison: dict | None) -> dict:
+    """The ``fits[METHOD]`` entry of ``summary.json``."""
+    info = fit_info(dt)
+    posterior = {}
+    if comparison is not None:
+        posterior = {label: {k: row[k] for k in ("mean", "sd", "mcse_mean") if k in row}
+                     for label, row in comparison["posterior"].items()}
+    fe = free_energies(dt)
+    primary = fe[0].to_dict() if fe else None
+    return {
+        "free_energy": None if primary is None else {k: primary[k] for k in ("value", "se", "kind")},
+        "free_energies": {r.estimator: r.to_dict() for r in fe},
+        "posterior": posterior,
+        "diagnostics": diagnostics(dt),
+        "wall_time_s": info["wall_time_s"],
+        "backend": info["backend"],
+        "settings": info["settings"],
+    }
+
+
+def convergence_warnings(method: str, dt: xr.DataTree) -> list[str]:
+    """Loud, human-readable reasons not to trust a fit."""
+    diag = diagnostics(dt)
+    msgs = []
+    if "converged" in diag and not diag["converged"]:
+        msgs.append(f"**{method} did NOT converge** ({diag.get('stop_reason', 'unknown reason')}): "
+                    "its numbers are optimisation error, not the variational family's error")
+    if diag.get("max_rhat", 1.0) > 1.01:
+        msgs.append(f"{method}: R-hat {diag['max_rhat']:.3f} > 1.01")
+    ess = diag.get("min_ess_bulk")
+    if ess is not None and isinstance(ess, float) and math.isfinite(ess) and ess < 100:
+        msgs.append(f"{method}: bulk ESS {ess:.0f} < 100")
+    if diag.get("divergences", 0):
+        msgs.append(f"{method}: {diag['divergences']} divergent transitions")
+    k = diag.get("pareto_k")
+    if isinstance(k, float) and k > 0.7:
+        msgs.append(f"**{method} cannot be trusted as an importance proposal**: Pareto k̂ = {k:.2f} > 0.7 "
+                    "(Yao et al. 2018), so q misses mass that p has; its importance-sampling evidence is unreliable")
+    for rec in free_energies(dt):
+        if rec.note.startswith("unreliable"):
+            msgs.append(f"{method} / {rec.estimator}: {rec.note.split(';')[0]}")
+    return msgs
+
+
+def mean_field_variance_check(comparison: dict, method: str) -> dict[str, float]:
+    """sd ratios of a VI fit to the reference (mean field should be ≤ 1 on correlated posteriors)."""
+    rows = comparison.get(method, {}).get("posterior", {})
+    return {label: row["sd_ratio"] for label, row in rows.items() if "sd_ratio" in row}
+
+
+def finite(x) -> bool:
+    return isinstance(x, (int, float, np.floating)) and math.isfinite(float(x))

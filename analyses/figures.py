@@ -1,0 +1,78 @@
+"""Figures shared by every model's report (ArviZ plots where ArviZ has them)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import arviz_plots as azp  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+from .common import save_figure_atomic  # noqa: E402
+
+
+def _figure_of(plot_collection):
+    fig = plot_collection.viz["figure"]
+    return fig.item() if hasattr(fig, "item") else fig
+
+
+def _legend(fig, names):
+    handles = [Line2D([], [], color=f"C{i}", lw=2, label=n) for i, n in enumerate(names)]
+    fig.legend(handles=handles, loc="upper right", frameon=False)
+
+
+def forest(trees: dict, var_names: list[str], path: Path) -> Path:
+    """Forest plot of every method beside the reference (ArviZ ``plot_forest``)."""
+    pc = azp.plot_forest(trees, var_names=var_names, combined=True, backend="matplotlib")
+    fig = _figure_of(pc)
+    _legend(fig, list(trees))
+    return save_figure_atomic(fig, path)
+
+
+def densities(trees: dict, var_names: list[str], path: Path) -> Path:
+    """Marginal densities of every method overlaid (ArviZ ``plot_dist``)."""
+    pc = azp.plot_dist(trees, var_names=var_names, kind="kde", backend="matplotlib",
+                       visuals={"point_estimate_text": False, "point_estimate": False, "credible_interval": False})
+    fig = _figure_of(pc)
+    _legend(fig, list(trees))
+    return save_figure_atomic(fig, path)
+
+
+def elbo_traces(histories: dict[str, np.ndarray], exact: float | None, path: Path) -> Path:
+    """−ELBO per optimisation step for each VI fit, with the exact free energy as a line."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (name, hist) in enumerate(histories.items()):
+        hist = np.asarray(hist, dtype=float)
+        ax.plot(np.arange(1, hist.size + 1), hist, color=f"C{i}", lw=0.6, alpha=0.8, label=f"{name} −ELBO")
+    if exact is not None:
+        ax.axhline(exact, color="k", ls="--", lw=1.2, label="exact free energy −ln p(y)")
+        lo = exact - 5
+        hi = max(np.nanpercentile(h, 90) for h in histories.values()) if histories else exact + 50
+        ax.set_ylim(lo, max(hi, exact + 10))
+    ax.set_xscale("log")
+    ax.set_xlabel("optimisation step")
+    ax.set_ylabel("nats")
+    ax.set_title("−ELBO during optimisation (an upper bound on −ln Z)")
+    ax.legend(frameon=False)
+    return save_figure_atomic(fig, path)
+
+
+def free_energy_bars(rows: list[dict], exact: float | None, path: Path) -> Path:
+    """Every free-energy estimate with its ±2 se error bar against the exact line."""
+    fig, ax = plt.subplots(figsize=(7, 0.5 * max(len(rows), 2) + 1.5))
+    labels = [f"{r['method']} / {r['estimator']} ({r['kind']})" for r in rows]
+    y = np.arange(len(rows))
+    values = np.array([r["value"] for r in rows], dtype=float)
+    ses = np.array([r["se"] if r["se"] is not None else np.nan for r in rows], dtype=float)
+    ax.errorbar(values, y, xerr=np.where(np.isfinite(ses), 2 * ses, 0), fmt="o", capsize=3, color="C0")
+    if exact is not None:
+        ax.axvline(exact, color="k", ls="--", label="exact")
+        ax.legend(frameon=False)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("free energy −ln Z (nats), error bars ±2 se")
+    ax.invert_yaxis()
+    return save_figure_atomic(fig, path)

@@ -1,0 +1,262 @@
+"""``physml run ising``: samplers, mean field, Bethe, TI and AIS against the exact Ising solution."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..inference import checkerboard, swendsen_wang, wolff, ising_free_energy  # noqa: F401  (register)
+from ..inference.bethe import belief_propagation
+from ..inference.fit import fit
+from ..inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration
+from ..inference.mean_field import mean_field
+from ..inference.records import diagnostics
+from ..inference.registry import METHODS
+from ..models import ising as im
+from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
+                     write_json_atomic, write_text_atomic)
+from .settings import merge_settings
+
+DEFAULTS = {
+    "L": 16, "K": im.K_CRITICAL, "h": 0.0, "boundary": "periodic",
+    "draws": 0, "chains": 0,  # 0: size from quick / full mode
+    "k_min": 0.1, "k_max": 0.7, "k_points": 0,
+    "ti_rungs": 0, "ti_draws": 0, "ais_temps": 0, "ais_runs": 0,
+}
+ALL_METHODS = ("checkerboard", "heat_bath", "swendsen_wang", "wolff")
+OBS = ("energy", "abs_magnetisation", "magnetisation_sq")
+
+
+def _sizes(s: dict, quick: bool) -> dict:
+    q = {"draws": 400, "chains": 2, "k_points": 5, "ti_rungs": 9, "ti_draws": 150, "ais_temps": 150, "ais_runs": 16}
+    f = {"draws": 3000, "chains": 4, "k_points": 13, "ti_rungs": 33, "ti_draws": 1000, "ais_temps": 1000,
+         "ais_runs": 32}
+    base = q if quick else f
+    out = {}
+    for k, v in base.items():
+        val = s[k]
+        if isinstance(val, bool) or not isinstance(val, int) or val < 0:
+            raise ValueError(f"setting {k} must be an integer >= 1 (or 0 for the default), got {val!r}")
+        out[k] = val or v
+    if (out["ti_rungs"] - 1) % 4 or out["ti_rungs"] < 5:
+        raise ValueError(f"setting ti_rungs must be 4m + 1 >= 5, got {out['ti_rungs']}")
+    return out
+
+
+def _exact_at(L, K, h, boundary):
+    """(ln Z/N, <|M|>/N or None, source) at one K for the K sweep."""
+    n = L * L
+    if n <= 16:
+        ex = im.enumerate_ising(im.ising_couplings(L, K, h, boundary))
+        return ex["log_z_per_spin"], ex["abs_magnetisation"], "enumeration"
+    if boundary == "periodic" and h == 0:
+        return im.log_partition_kaufman(L, K) / n, None, "kaufman"
+    return None, None, "none"
+
+
+def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool, seed: int,
+        data: str | None, progress: bool) -> dict:
+    if data:
+        raise ValueError("the ising analysis takes no data file (data must be empty)")
+    s = merge_settings(DEFAULTS, settings)
+    spec = im.IsingSpec(L=s["L"], K=float(s["K"]), h=float(s["h"]), boundary=s["boundary"])
+    if spec.K < 0:
+        raise ValueError(f"setting K must be >= 0, got {spec.K}")
+    if not (0 <= s["k_min"] < s["k_max"]):
+        raise ValueError(f"settings k_min, k_max must satisfy 0 <= k_min < k_max, got {s['k_min']}, {s['k_max']}")
+    size = _sizes(s, quick)
+    zero_field = spec.h == 0
+    methods = list(methods) if methods else [m for m in ALL_METHODS if zero_field or m in ("checkerboard", "heat_bath")]
+    for m in methods:
+        if m not in ALL_METHODS:
+            raise ValueError(f"method must be one of {list(ALL_METHODS)}, got {m!r}")
+        if m in ("swendsen_wang", "wolff") and not zero_field:
+            raise ValueError(f"method {m!r} needs h = 0")
+    out_dir = Path(out_dir)
+    log = Progress("ising", progress)
+    t_start = time.perf_counter()
+    model = im.ising_model(spec.L, spec.K, spec.h, spec.boundary)
+    couplings = im.ising_couplings(spec.L, spec.K, spec.h, spec.boundary)
+    n = spec.n_spins
+    log("exact reference")
+    reference = im.exact_reference(spec)
+    exact_F = reference.get("free_energy")
+
+    fits, traces, spins_snapshot = {}, {}, None
+    for i, m in enumerate(methods):
+        log(f"fit {m}")
+        dt = fit(model, m, draws=size["draws"], tune=max(100, size["draws"] // 10), chains=size["chains"],
+                 seed=seed + i, free_energy=())
+        save_datatree_atomic(dt, out_dir / f"{m}.nc")
+        d = diagnostics(dt)
+        row = {"wall_time_s": float(dt.attrs.get("physml_wall_time_s", float("nan"))), "diagnostics": d}
+        for o in OBS:
+            mean, se = d[f"mean_{o}"], d[f"mcse_{o}"]
+            ex = reference.get({"energy": "energy_per_spin"}.get(o, o))
+            row[o] = {"mean": mean, "mcse": se, "exact": ex,
+                      "z": (mean - ex) / se if ex is not None and se > 0 else None}
+        row["tau_int_sweeps_abs_magnetisation"] = d["tau_int_sweeps_abs_magnetisation"]
+        row["tau_int_sweeps_energy"] = d["tau_int_sweeps_energy"]
+        row["specific_heat_per_spin"] = {"value": d["specific_heat_per_spin"], "se": d["specific_heat_per_spin_se"],
+                                         "exact": reference.get("specific_heat_per_spin")}
+        row["susceptibility"] = {"value": d["susceptibility"], "se": d["susceptibility_se"]}
+        fits[m] = row
+        traces[m] = (dt["posterior"]["energy"].values[0], dt["posterior"]["abs_magnetisation"].values[0])
+        if spins_snapshot is None and "spins" in dt["posterior"]:
+            spins_snapshot = dt["posterior"]["spins"].values[0, -1].reshape(spec.L, spec.L)
+
+    log("mean field, Bethe, TI, AIS")
+    mf = mean_field(couplings)
+    bp = belief_propagation(couplings)
+    sampler = "swendsen_wang" if zero_field else "checkerboard"
+    ti = thermodynamic_integration(couplings, n_rungs=size["ti_rungs"], draws=size["ti_draws"], sampler=sampler,
+                                   seed=seed + 100)
+    ais = annealed_importance_sampling(couplings, n_temps=size["ais_temps"], n_runs=size["ais_runs"],
+                                       sampler="checkerboard", seed=seed + 200)
+    free = [{"estimator": "exact", "value": exact_F, "se": 0.0, "kind": "exact", "source": reference["source"]},
+            {"estimator": "mean_field", "value": mf.free_energy, "se": 0.0, "kind": "upper_bound"},
+            {"estimator": "bethe", "value": bp.free_energy, "se": 0.0, "kind": "estimate"},
+            {"estimator": "ti", "value": ti.value, "se": ti.se, "kind": ti.kind, "wall_time_s": ti.wall_time_s,
+             "note": ti.note},
+            {"estimator": "ais", "value": ais.value, "se": ais.se, "kind": ais.kind, "wall_time_s": ais.wall_time_s,
+             "note": ais.note}]
+    for r in free:
+        r["error"] = r["value"] - exact_F if exact_F is not None else None
+        r["z"] = r["error"] / r["se"] if r["error"] is not None and r["se"] > 0 else None
+
+    log("K sweep")
+    ks = np.linspace(s["k_min"], s["k_max"], size["k_points"])
+    sweep = {"K": ks.tolist(), "exact_log_z_per_spin": [], "exact_abs_magnetisation": [], "onsager_log_z_per_spin": [],
+             "yang_magnetisation": [], "mf_log_z_per_spin": [], "mf_abs_magnetisation": [],
+             "bethe_log_z_per_spin": [], "bethe_abs_magnetisation": [], "mcmc_abs_magnetisation": [],
+             "mcmc_abs_magnetisation_mcse": [], "mcmc_method": "wolff" if zero_field else "checkerboard"}
+    sweep_model_method = sweep["mcmc_method"]
+    for j, K in enumerate(ks):
+        cK = im.ising_couplings(spec.L, float(K), spec.h, spec.boundary)
+        lz, am, _ = _exact_at(spec.L, float(K), spec.h, spec.boundary)
+        sweep["exact_log_z_per_spin"].append(lz)
+        sweep["exact_abs_magnetisation"].append(am)
+        sweep["onsager_log_z_per_spin"].append(im.onsager_log_partition_per_spin(K) if K > 0 else math.log(2))
+        sweep["yang_magnetisation"].append(im.yang_magnetisation(K))
+        r_mf, r_bp = mean_field(cK), belief_propagation(cK)
+        sweep["mf_log_z_per_spin"].append(-r_mf.free_energy / n)
+        sweep["mf_abs_magnetisation"].append(r_mf.abs_magnetisation)
+        sweep["bethe_log_z_per_spin"].append(-r_bp.free_energy / n)
+        sweep["bethe_abs_magnetisation"].append(r_bp.abs_magnetisation)
+        dK = fit(im.ising_model_from_couplings(cK), sweep_model_method, draws=max(200, size["draws"] // 4),
+                 tune=100, chains=2, seed=seed + 1000 + j, free_energy=(), record_spins=False)
+        dd = diagnostics(dK)
+        sweep["mcmc_abs_magnetisation"].append(dd["mean_abs_magnetisation"])
+        sweep["mcmc_abs_magnetisation_mcse"].append(dd["mcse_abs_magnetisation"])
+
+    log("figures")
+    figs = _figures(out_dir / "figures", spec, spins_snapshot, traces, free, sweep)
+    summary = {
+        "model": "ising",
+        "settings": {**s, **size, "methods": methods, "quick": quick, "seed": seed},
+        "reference": reference,
+        "fits": fits,
+        "mean_field": {"free_energy": mf.free_energy, "abs_magnetisation": mf.abs_magnetisation,
+                       "converged": mf.converged, "K_c": im.K_CRITICAL_MEAN_FIELD},
+        "bethe": {"free_energy": bp.free_energy, "abs_magnetisation": bp.abs_magnetisation, "converged": bp.converged,
+                  "K_c": im.K_CRITICAL_BETHE},
+        "free_energy": free,
+        "k_sweep": sweep,
+        "figures": [str(p.relative_to(out_dir)) for p in figs],
+        "wall_time_s": time.perf_counter() - t_start,
+    }
+    write_json_atomic(out_dir / "summary.json", summary)
+    write_text_atomic(out_dir / "report.md", _report(summary, spec))
+    log("done")
+    return summary
+
+
+def _figures(fig_dir: Path, spec, spins, traces, free, sweep) -> list[Path]:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths = []
+    if spins is not None:
+        fig, ax = plt.subplots(figsize=(4, 4))
+        ax.imshow(spins, cmap="gray", vmin=-1, vmax=1, interpolation="nearest")
+        ax.set_title(f"spins, L={spec.L}, K={spec.K:.4f}")
+        ax.set_xticks([]), ax.set_yticks([])
+        paths.append(save_figure_atomic(fig, fig_dir / "spins.png"))
+    fig, axes = plt.subplots(2, 1, figsize=(7, 5), sharex=True)
+    for m, (e, am) in traces.items():
+        axes[0].plot(e, lw=0.6, label=m)
+        axes[1].plot(am, lw=0.6, label=m)
+    axes[0].set_ylabel("E/N")
+    axes[1].set_ylabel("|M|/N")
+    axes[1].set_xlabel("draw (chain 0)")
+    axes[0].legend(fontsize=7)
+    paths.append(save_figure_atomic(fig, fig_dir / "traces.png"))
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    rows = [r for r in free if r["estimator"] != "exact"]
+    ex = next(r["value"] for r in free if r["estimator"] == "exact")
+    ax.errorbar(range(len(rows)), [r["value"] for r in rows], yerr=[2 * r["se"] for r in rows], fmt="o")
+    if ex is not None:
+        ax.axhline(ex, color="k", lw=0.8, label="exact")
+        ax.legend()
+    ax.set_xticks(range(len(rows)), [r["estimator"] for r in rows])
+    ax.set_ylabel("−ln Z (nats), ±2 se")
+    paths.append(save_figure_atomic(fig, fig_dir / "free_energy.png"))
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    K = np.array(sweep["K"])
+    f = lambda key: np.array([np.nan if v is None else v for v in sweep[key]], dtype=float)  # noqa: E731
+    axes[0].plot(K, f("onsager_log_z_per_spin"), "k-", label="Onsager (L=∞)")
+    axes[0].plot(K, f("exact_log_z_per_spin"), "k--", label=f"exact L={spec.L}")
+    axes[0].plot(K, f("mf_log_z_per_spin"), label="mean field")
+    axes[0].plot(K, f("bethe_log_z_per_spin"), label="Bethe")
+    axes[0].set_xlabel("K")
+    axes[0].set_ylabel("ln Z / N")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(K, f("yang_magnetisation"), "k-", label="Yang (L=∞)")
+    axes[1].plot(K, f("mf_abs_magnetisation"), label="mean field")
+    axes[1].plot(K, f("bethe_abs_magnetisation"), label="Bethe")
+    axes[1].errorbar(K, f("mcmc_abs_magnetisation"), yerr=2 * f("mcmc_abs_magnetisation_mcse"), fmt="o", ms=3,
+                     label=f"MCMC ({sweep['mcmc_method']}) L={spec.L}")
+    if np.any(np.isfinite(f("exact_abs_magnetisation"))):
+        axes[1].plot(K, f("exact_abs_magnetisation"), "k--", label=f"exact L={spec.L}")
+    axes[1].set_xlabel("K")
+    axes[1].set_ylabel("|M| / N")
+    axes[1].legend(fontsize=8)
+    for ax in axes:
+        for kc, name in ((im.K_CRITICAL_MEAN_FIELD, "MF"), (im.K_CRITICAL_BETHE, "Bethe"), (im.K_CRITICAL, "K_c")):
+            ax.axvline(kc, color="grey", lw=0.5, ls=":")
+    paths.append(save_figure_atomic(fig, fig_dir / "k_sweep.png"))
+    return paths
+
+
+def _report(summary: dict, spec) -> str:
+    ref = summary["reference"]
+    lines = [f"# Ising model, L = {spec.L} ({spec.boundary}), K = {spec.K:.7g}, h = {spec.h:g}", "",
+             f"P(s) ∝ exp(K Σ⟨ij⟩ s_i s_j + h Σ s_i). Exact reference: {ref['source']}. "
+             f"K_c = {im.K_CRITICAL:.7f} (Onsager), K_c^MF = 1/4, K_c^Bethe = atanh(1/3) = {im.K_CRITICAL_BETHE:.4f}.", "",
+             "## Observables (mean ± MCSE; z = (mean − exact)/MCSE; τ_int in sweeps from ArviZ ESS)", ""]
+    rows = []
+    for m, r in summary["fits"].items():
+        rows.append([m, pm_fmt(r["energy"]["mean"], r["energy"]["mcse"]), r["energy"]["z"],
+                     pm_fmt(r["abs_magnetisation"]["mean"], r["abs_magnetisation"]["mcse"]), r["abs_magnetisation"]["z"],
+                     pm_fmt(r["specific_heat_per_spin"]["value"], r["specific_heat_per_spin"]["se"]),
+                     pm_fmt(r["susceptibility"]["value"], r["susceptibility"]["se"]),
+                     r["tau_int_sweeps_energy"], r["tau_int_sweeps_abs_magnetisation"], r["wall_time_s"]])
+    lines.append(markdown_table(["method", "E/N", "z", "|M|/N", "z", "c", "χ", "τ_E", "τ_|M|", "time (s)"], rows))
+    lines += ["", f"Exact: E/N = {ref.get('energy_per_spin', float('nan')):.6f}, "
+                  f"c = {ref.get('specific_heat_per_spin', float('nan')):.4f}"
+                  + (f", ⟨|M|⟩/N = {ref['abs_magnetisation']:.6f}" if "abs_magnetisation" in ref else
+                     " (⟨|M|⟩ has no closed form at finite L; Yang's L = ∞ value is "
+                     f"{ref['yang_magnetisation']:.4f})"), "",
+              "## Free energy −ln Z (nats)", ""]
+    lines.append(markdown_table(["estimator", "kind", "−ln Z", "error vs exact", "z"],
+                                [[r["estimator"], r["kind"], pm_fmt(r["value"], r["se"]), r["error"], r["z"]]
+                                 for r in summary["free_energy"]]))
+    lines += ["", "Mean field is −ELBO, an upper bound on −ln Z (Gibbs–Bogoliubov); Bethe is not a bound in "
+                  "general (for ferromagnets Z_Bethe ≤ Z). AIS: E[Ẑ] = Z, so −ln Ẑ is a stochastic upper bound.", "",
+              "## Figures", ""]
+    lines += [f"![{p}]({p})" for p in summary["figures"]]
+    return "\n".join(lines) + "\n"

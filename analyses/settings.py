@@ -1,0 +1,32 @@
+"""Typed ``--set KEY=VALUE`` settings: defaults declare the keys and their types."""
+
+from __future__ import annotations
+
+
+def merge_settings(defaults: dict, overrides: dict) -> dict:
+    """Return ``defaults`` updated with ``overrides`` (strings converted to the default's type).
+
+    Unknown keys and unconvertible values raise ``ValueError`` naming the key.
+    """
+    out = dict(defaults)
+    for key, raw in overrides.items():
+        if key not in defaults:
+            raise ValueError(f"unknown setting {key!r}; allowed: {', '.join(sorted(defaults))}")
+        kind = type(defaults[key])
+        if not isinstance(raw, str):
+            out[key] = raw
+            continue
+        try:
+            if kind is bool:
+                if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                out[key] = raw.lower() in ("true", "1", "yes")
+            elif kind is int:
+                out[key] = int(raw)
+            elif kind is float:
+                out[key] = float(raw)
+            else:
+                out[key] = raw
+        except ValueError:
+            raise ValueError(f"setting {key} must be of type {kind.__name__}, got {raw!r}") from None
+    return out

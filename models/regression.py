@@ -1,0 +1,320 @@
+r"""Bayesian linear regression: energy ↔ −ln p, free energy ↔ −ln evidence.
+
+Energy (negative log joint) of the conjugate model, with :math:`\tau = 1/\sigma^2`:
+
+.. math::
+
+    E(\beta, \sigma^2) = -\ln \mathcal N(y \mid X\beta, \sigma^2 I)
+                         -\ln \mathcal N(\beta \mid m_0, \sigma^2 V_0)
+                         -\ln \mathrm{InvGamma}(\sigma^2 \mid a_0, b_0),
+
+and the free energy is :math:`F = -\ln Z = -\ln \int e^{-E} = -\ln p(y)`.
+
+Two priors:
+
+* ``conjugate`` (default): Normal–Inverse-Gamma; exact posterior (Student-t marginals
+  for β, inverse-gamma for σ²) and exact evidence (a multivariate t).
+* ``independent``: β ~ N(0, beta_sd), σ ~ HalfNormal(sigma_sd) — posteriordb's ``blr``;
+  no closed form, validated against posteriordb's reference draws.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pymc as pm
+from scipy import special, stats
+
+from .reference import Reference, draws_to_datatree
+
+# ---------------------------------------------------------------------------
+# Data
+
+
+@dataclass(frozen=True)
+class RegressionData:
+    """Design matrix ``X`` (n × d, no intercept column added) and response ``y`` (n)."""
+
+    X: np.ndarray
+    y: np.ndarray
+    predictors: tuple[str, ...]
+    target: str = "y"
+    source: str = "synthetic"
+
+    def __post_init__(self):
+        X = np.asarray(self.X, dtype=float)
+        y = np.asarray(self.y, dtype=float)
+        if X.ndim != 2:
+            raise ValueError(f"X must be a 2-D array (rows × predictors), got shape {X.shape}")
+        if y.shape != (X.shape[0],):
+            raise ValueError(f"y must have one value per row of X ({X.shape[0]}), got shape {y.shape}")
+        if X.shape[0] < 2:
+            raise ValueError(f"data must have at least 2 rows, got {X.shape[0]}")
+        if X.shape[1] < 1:
+            raise ValueError("data must have at least 1 predictor column")
+        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+            raise ValueError("data must be finite numbers (found NaN or inf)")
+        if len(self.predictors) != X.shape[1]:
+            raise ValueError(f"predictors must name the {X.shape[1]} columns, got {len(self.predictors)} names")
+        object.__setattr__(self, "X", X)
+        object.__setattr__(self, "y", y)
+
+    @property
+    def n(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def d(self) -> int:
+        return self.X.shape[1]
+
+
+def synthetic_data(n: int = 40, d: int = 3, rho: float = 0.95, noise_sd: float = 1.0,
+                   seed: int = 20261129) -> RegressionData:
+    """Seeded data set with strongly correlated predictors (corr ``rho``), so the posterior
+    of β is strongly correlated and mean-field VI visibly shrinks its variances."""
+    if n < 2:
+        raise ValueError(f"n must be >= 2, got {n}")
+    if d < 1:
+        raise ValueError(f"d must be >= 1, got {d}")
+    if not -1 / max(d - 1, 1) < rho < 1:
+        raise ValueError(f"rho must lie in (-1/(d-1), 1), got {rho}")
+    rng = np.random.default_rng(seed)
+    cov = np.full((d, d), rho) + (1 - rho) * np.eye(d)
+    X = rng.multivariate_normal(np.zeros(d), cov, size=n)
+    beta = np.linspace(1.0, -0.5, d)
+    y = X @ beta + noise_sd * rng.normal(size=n)
+    return RegressionData(X, y, tuple(f"x{j + 1}" for j in range(d)), "y", f"synthetic (n={n}, d={d}, rho={rho}, seed={seed})")
+
+
+def load_data(path: str | Path, target: str | None = None) -> RegressionData:
+    """Read a CSV (header row; ``target`` names the response column, the rest are predictors)
+    or a posteriordb-style JSON with ``X`` (n × d) and ``y``."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"data file not found: {path}")
+    try:
+        text = path.read_text()
+    except OSError as err:
+        raise ValueError(f"cannot read data file {path}: {err.strerror}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            obj = json.loads(text)
+            X, y = np.asarray(obj["X"], dtype=float), np.asarray(obj["y"], dtype=float)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"{path} must be JSON with numeric 'X' (rows × predictors) and 'y': {err}") from None
+        X = X.reshape(len(X), -1) if X.ndim == 1 else X
+        return RegressionData(X, y, tuple(f"x{j + 1}" for j in range(X.shape[1])), "y", path.name)
+    rows = list(csv.reader(text.splitlines()))
+    if len(rows) < 2:
+        raise ValueError(f"{path} must have a header row and at least 2 data rows")
+    header = [h.strip() for h in rows[0]]
+    if target is None:
+        raise ValueError("target must name the response column of the CSV (--target COLUMN)")
+    if target not in header:
+        raise ValueError(f"target column {target!r} not in {path.name}; columns are {header}")
+    try:
+        values = np.array([[float(c) for c in r] for r in rows[1:] if r], dtype=float)
+    except ValueError as err:
+        raise ValueError(f"{path.name} must contain only numbers below the header: {err}") from None
+    if values.ndim != 2 or values.shape[1] != len(header):
+        raise ValueError(f"{path.name}: every row must have {len(header)} columns")
+    j = header.index(target)
+    predictors = tuple(h for i, h in enumerate(header) if i != j)
+    return RegressionData(np.delete(values, j, axis=1), values[:, j], predictors, target, path.name)
+
+
+# ---------------------------------------------------------------------------
+# Priors
+
+
+@dataclass(frozen=True)
+class ConjugatePrior:
+    r"""Normal–Inverse-Gamma prior :math:`\beta\mid\sigma^2 \sim \mathcal N(m_0, \sigma^2 V_0)`,
+    :math:`\sigma^2 \sim \mathrm{InvGamma}(a_0, b_0)`. Defaults: m0 = 0, V0 = v0·I."""
+
+    d: int
+    v0: float = 10.0
+    a0: float = 2.0
+    b0: float = 2.0
+    m0: np.ndarray | None = None
+    V0: np.ndarray | None = None
+
+    def __post_init__(self):
+        for name in ("v0", "a0", "b0"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v}")
+        m0 = np.zeros(self.d) if self.m0 is None else np.asarray(self.m0, dtype=float)
+        V0 = self.v0 * np.eye(self.d) if self.V0 is None else np.asarray(self.V0, dtype=float)
+        if m0.shape != (self.d,) or V0.shape != (self.d, self.d):
+            raise ValueError(f"m0 must have shape ({self.d},) and V0 ({self.d}, {self.d})")
+        if not np.allclose(V0, V0.T) or np.linalg.eigvalsh(V0).min() <= 0:
+            raise ValueError("V0 must be symmetric positive definite")
+        object.__setattr__(self, "m0", m0)
+        object.__setattr__(self, "V0", V0)
+
+
+@dataclass(frozen=True)
+class IndependentPrior:
+    """posteriordb ``blr``: β_j ~ N(0, beta_sd), σ ~ HalfNormal(sigma_sd)."""
+
+    beta_sd: float = 10.0
+    sigma_sd: float = 10.0
+
+    def __post_init__(self):
+        for name in ("beta_sd", "sigma_sd"):
+            v = getattr(self, name)
+            if not (math.isfinite(v) and v > 0):
+                raise ValueError(f"{name} must be a finite number > 0, got {v}")
+
+
+# ---------------------------------------------------------------------------
+# PyMC models
+
+
+def conjugate_model(data: RegressionData, prior: ConjugatePrior) -> pm.Model:
+    """The NIG regression as a declarative PyMC model (named dims ``coef``, ``obs``)."""
+    coords = {"coef": list(data.predictors), "obs": np.arange(data.n)}
+    with pm.Model(coords=coords) as model:
+        X = pm.Data("X", data.X, dims=("obs", "coef"))
+        sigma2 = pm.InverseGamma("sigma2", alpha=prior.a0, beta=prior.b0)
+        beta = pm.MvNormal("beta", mu=prior.m0, cov=sigma2 * prior.V0, dims="coef")
+        sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2))
+        pm.Normal("y", mu=X @ beta, sigma=sigma, observed=data.y, dims="obs")
+    return model
+
+
+def independent_model(data: RegressionData, prior: IndependentPrior) -> pm.Model:
+    """posteriordb's ``blr``: y ~ N(Xβ, σ), β ~ N(0, beta_sd), σ ~ HalfNormal(sigma_sd)."""
+    coords = {"coef": list(data.predictors), "obs": np.arange(data.n)}
+    with pm.Model(coords=coords) as model:
+        X = pm.Data("X", data.X, dims=("obs", "coef"))
+        beta = pm.Normal("beta", mu=0.0, sigma=prior.beta_sd, dims="coef")
+        sigma = pm.HalfNormal("sigma", sigma=prior.sigma_sd)
+        pm.Normal("y", mu=X @ beta, sigma=sigma, observed=data.y, dims="obs")
+    return model
+
+
+# ---------------------------------------------------------------------------
+# Exact reference (conjugate prior)
+
+
+@dataclass(frozen=True)
+class NIGPosterior:
+    r"""Exact posterior of the conjugate model:
+
+    .. math::
+
+        \Lambda_n = X^\top X + V_0^{-1},\quad
+        \mu_n = \Lambda_n^{-1}(X^\top y + V_0^{-1} m_0),\quad
+        a_n = a_0 + n/2,\quad
+        b_n = b_0 + \tfrac12\,(y^\top y + m_0^\top V_0^{-1} m_0 - \mu_n^\top \Lambda_n \mu_n).
+
+    β is multivariate t with 2a_n degrees of freedom, location μ_n and scale
+    (b_n/a_n) Λ_n⁻¹; σ² ~ InvGamma(a_n, b_n).
+    """
+
+    mu_n: np.ndarray
+    Lambda_n: np.ndarray
+    a_n: float
+    b_n: float
+    predictors: tuple[str, ...] = field(default=())
+
+    @property
+    def beta_scale(self) -> np.ndarray:
+        return (self.b_n / self.a_n) * np.linalg.inv(self.Lambda_n)
+
+    @property
+    def beta_cov(self) -> np.ndarray:
+        """Cov(β) = b_n/(a_n − 1) Λ_n⁻¹ (finite for a_n > 1)."""
+        return (self.b_n / (self.a_n - 1.0)) * np.linalg.inv(self.Lambda_n)
+
+    def sigma_moments(self) -> tuple[float, float]:
+        """E[σ] and sd(σ) for σ = √σ², σ² ~ InvGamma(a_n, b_n)."""
+        a, b = self.a_n, self.b_n
+        mean = math.exp(0.5 * math.log(b) + special.gammaln(a - 0.5) - special.gammaln(a))
+        return mean, math.sqrt(b / (a - 1.0) - mean**2)
+
+    def moments(self) -> dict[str, dict[str, float]]:
+        """Exact mean and sd per ArviZ label (``beta[x1]``, ``sigma2``, ``sigma``)."""
+        out = {}
+        sd = np.sqrt(np.diag(self.beta_cov))
+        for j, name in enumerate(self.predictors):
+            out[f"beta[{name}]"] = {"mean": float(self.mu_n[j]), "sd": float(sd[j])}
+        a, b = self.a_n, self.b_n
+        out["sigma2"] = {"mean": b / (a - 1), "sd": math.sqrt(b**2 / ((a - 1) ** 2 * (a - 2)))}
+        m, s = self.sigma_moments()
+        out["sigma"] = {"mean": m, "sd": s}
+        return out
+
+    def sample(self, n_draws: int, seed: int, n_chains: int = 4) -> dict[str, np.ndarray]:
+        """Independent exact draws shaped (chain, draw, ...)."""
+        rng = np.random.default_rng(seed)
+        total = n_chains * n_draws
+        sigma2 = stats.invgamma(self.a_n, scale=self.b_n).rvs(total, random_state=rng)
+        L = np.linalg.cholesky(np.linalg.inv(self.Lambda_n))
+        beta = self.mu_n + np.sqrt(sigma2)[:, None] * (rng.standard_normal((total, len(self.mu_n))) @ L.T)
+        shape = (n_chains, n_draws)
+        return {"beta": beta.reshape(*shape, -1), "sigma2": sigma2.reshape(shape),
+                "sigma": np.sqrt(sigma2).reshape(shape)}
+
+
+def nig_posterior(data: RegressionData, prior: ConjugatePrior) -> NIGPosterior:
+    """Closed-form posterior of the conjugate model (see :class:`NIGPosterior`)."""
+    P0 = np.linalg.inv(prior.V0)
+    Lambda_n = data.X.T @ data.X + P0
+    mu_n = np.linalg.solve(Lambda_n, data.X.T @ data.y + P0 @ prior.m0)
+    a_n = prior.a0 + data.n / 2
+    b_n = prior.b0 + 0.5 * (data.y @ data.y + prior.m0 @ P0 @ prior.m0 - mu_n @ Lambda_n @ mu_n)
+    return NIGPosterior(mu_n, Lambda_n, float(a_n), float(b_n), tuple(data.predictors))
+
+
+def log_evidence_exact(data: RegressionData, prior: ConjugatePrior) -> float:
+    r"""Exact :math:`\ln p(y)` of the conjugate model:
+
+    .. math::
+
+        \ln p(y) = -\tfrac n2 \ln 2\pi + \tfrac12 \ln|V_0^{-1}| - \tfrac12 \ln|\Lambda_n|
+                   + a_0 \ln b_0 - a_n \ln b_n + \ln\Gamma(a_n) - \ln\Gamma(a_0).
+    """
+    post = nig_posterior(data, prior)
+    _, logdet_P0 = np.linalg.slogdet(np.linalg.inv(prior.V0))
+    _, logdet_Ln = np.linalg.slogdet(post.Lambda_n)
+    return float(-0.5 * data.n * math.log(2 * math.pi) + 0.5 * logdet_P0 - 0.5 * logdet_Ln
+                 + prior.a0 * math.log(prior.b0) - post.a_n * math.log(post.b_n)
+                 + special.gammaln(post.a_n) - special.gammaln(prior.a0))
+
+
+def log_evidence_student_t(data: RegressionData, prior: ConjugatePrior) -> float:
+    """The same evidence as the multivariate t, y ~ t_{2a0}(X m0, (b0/a0)(I + X V0 Xᵀ)) — a cross-check."""
+    shape = (prior.b0 / prior.a0) * (np.eye(data.n) + data.X @ prior.V0 @ data.X.T)
+    return float(stats.multivariate_t(loc=data.X @ prior.m0, shape=shape, df=2 * prior.a0).logpdf(data.y))
+
+
+def exact_reference(data: RegressionData, prior: ConjugatePrior, n_draws: int = 1000, seed: int = 0) -> Reference:
+    """Exact free energy, exact moments and iid exact draws of the conjugate model."""
+    post = nig_posterior(data, prior)
+    draws = post.sample(n_draws, seed)
+    tree = draws_to_datatree(draws, coords={"coef": list(data.predictors)}, dims={"beta": ["coef"]})
+    return Reference(source="exact (Normal–Inverse-Gamma closed form)",
+                     free_energy=-log_evidence_exact(data, prior), posterior=tree, moments=post.moments())
+
+
+def posteriordb_reference(data_path: str | Path) -> Reference | None:
+    """posteriordb reference draws ``<data>-blr.draws.json`` beside ``<data>.json``, if present."""
+    data_path = Path(data_path)
+    draws_path = data_path.with_name(f"{data_path.stem}-blr.draws.json")
+    if not draws_path.is_file():
+        return None
+    raw = json.loads(draws_path.read_text())
+    betas = sorted((k for k in raw if k.startswith("beta[")), key=lambda k: int(k[5:-1]))
+    beta = np.stack([np.asarray(raw[k], dtype=float) for k in betas], axis=-1)  # (chain, draw, d)
+    names = [f"x{int(k[5:-1])}" for k in betas]
+    tree = draws_to_datatree({"beta": beta, "sigma": np.asarray(raw["sigma"], dtype=float)},
+                             coords={"coef": names}, dims={"beta": ["coef"]})
+    return Reference(source=f"posteriordb reference draws ({draws_path.name})", posterior=tree)

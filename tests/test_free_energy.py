@@ -1,0 +1,214 @@
+"""Free-energy estimators against exact evidence: TI, bridge sampling, PSIS-IS, AIS.
+
+Tolerances come from each estimator's own se (|est − exact| < 4 se).  TI also gets its
+discretisation bias for the ladder used, *derived* from the exact integrand
+(``ti_bias_allowance``: the quadrature rule applied to the closed-form E_t, V_t), which
+shrinks with the ladder.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pymc as pm
+import pytest
+import xarray as xr
+
+from physml.inference.ais import ais, ais_pymc
+from physml.inference.bridge_sampling import bridge_sampling
+from physml.inference.importance_sampling import (gaussian_log_weights, importance_sampling,
+                                                  vi_log_weights_tree)
+from physml.inference.model_density import model_density
+from physml.inference.records import FreeEnergy, add_free_energy, free_energies
+from physml.inference.registry import FREE_ENERGY_ESTIMATORS
+from physml.inference.thermodynamic_integration import (power_ladder, sample_power_posterior,
+                                                        thermodynamic_integration, trapezoid_rules)
+
+from test_free_energy_models import (correlated_regression, nig_posterior_draws_unconstrained,
+                                     normal_mean, regression, ti_bias_allowance)
+
+CASES = {"normal_mean": normal_mean, "regression": regression}
+
+
+def _exact_f(case):
+    return -case.log_z(1.0)
+
+
+# ------------------------------------------------------------------ shared machinery
+def test_model_density_matches_pymc_logp_and_gradients():
+    case = regression()
+    dens = model_density(case.model)
+    assert dens is model_density(case.model)  # compiled once per model object
+    rng = np.random.default_rng(0)
+    x = dens.sample_prior(5, rng)
+    lp, ll, glp, gll = dens.values_and_grads(x)
+    point_fn = case.model.compile_logp(jacobian=True)
+    for i in range(5):
+        point = {name: x[i, sl].reshape(np.shape(case.model.initial_point()[name]))
+                 for name, sl in zip(dens.value_names, dens.slices)}
+        assert abs(point_fn(point) - (lp[i] + ll[i])) < 1e-8
+    eps = 1e-6
+    for j in range(dens.ndim):
+        xe = x.copy()
+        xe[:, j] += eps
+        fd = (dens.log_joint(xe) - dens.log_joint(x)) / eps
+        np.testing.assert_allclose(fd, glp[:, j] + gll[:, j], rtol=1e-4, atol=1e-3)
+
+
+def test_model_density_rejects_model_without_data():
+    with pm.Model() as m:
+        pm.Normal("a")
+    with pytest.raises(ValueError, match="no observed data"):
+        model_density(m)
+
+
+def test_registry_names_and_families():
+    expect = {"ti": ("any",), "bridge": ("mcmc", "smc"), "psis_is": ("vi",), "ais": ("any",)}
+    for name, fam in expect.items():
+        assert FREE_ENERGY_ESTIMATORS[name].applies_to == fam
+
+
+# ------------------------------------------------------------------------------- TI
+def test_trapezoid_rules_exact_for_cubic():
+    # the corrected rule is cubic Hermite: exact for a cubic integrand with exact slopes
+    t = power_ladder(4, 3.0)
+    f = lambda s: 1 + 2 * s - 3 * s**2 + 4 * s**3  # noqa: E731
+    df = lambda s: 2 - 6 * s + 12 * s**2  # noqa: E731
+    r = trapezoid_rules(t, f(t), df(t))
+    assert abs(r["corrected"] - (1 + 1 - 1 + 1)) < 1e-12
+    with pytest.raises(ValueError):
+        trapezoid_rules([0.0, 0.5], [1, 2], [0, 0])
+
+
+def test_ti_bias_allowance_shrinks_with_the_ladder():
+    case = regression()
+    a = [ti_bias_allowance(case.log_z, power_ladder(n)) for n in (6, 10, 20)]
+    assert a[0] > a[1] > a[2] > 0
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_ti_within_4_se(name):
+    case = CASES[name]()
+    n_rungs = 10
+    rec, det = thermodynamic_integration(case.model, n_rungs=n_rungs, draws=400, tune=300, seed=11,
+                                         return_details=True)
+    exact = _exact_f(case)
+    allowance = ti_bias_allowance(case.log_z, det["ladder"])
+    assert rec.estimator == "ti" and rec.kind == "estimate" and rec.se > 0
+    assert abs(rec.value - exact) < 4 * rec.se + allowance, (rec, exact, allowance)
+    # the exact integrand lies within the per-rung MCSEs (5 se: many rungs checked at once)
+    from test_free_energy_models import ti_integrand
+    e_exact, _ = ti_integrand(case.log_z, det["ladder"])
+    z = (det["means"] - e_exact) / det["mcse_means"]
+    assert np.all(np.abs(z) < 5), z
+    # and the estimated discretisation error is the right size (within a factor 10 of the truth)
+    assert det["discretisation"] < 10 * allowance + 2 * det["mc_se"]
+
+
+# --------------------------------------------------------------------------- bridge
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bridge_within_4_se(name):
+    case = CASES[name]()
+    trace = sample_power_posterior(case.model, 1.0, draws=500, tune=300, chains=2, seed=5)
+    result = xr.DataTree()
+    result["posterior"] = trace["posterior"]
+    rec = FREE_ENERGY_ESTIMATORS["bridge"].estimate(case.model, result, seed=5)
+    exact = _exact_f(case)
+    assert rec.estimator == "bridge" and rec.se > 0
+    assert abs(rec.value - exact) < 4 * rec.se, (rec, exact)
+
+
+def test_bridge_needs_posterior():
+    with pytest.raises(ValueError, match="posterior"):
+        FREE_ENERGY_ESTIMATORS["bridge"].estimate(normal_mean().model, xr.DataTree(), seed=0)
+
+
+# ----------------------------------------------------------------------------- PSIS
+def test_psis_is_from_good_gaussian_within_4_se():
+    case = regression()
+    rng = np.random.default_rng(7)
+    th = nig_posterior_draws_unconstrained(case, 4000, rng)
+    mean, cov = th.mean(0), np.cov(th.T)
+    log_p, log_q, _ = gaussian_log_weights(case.model, mean, chol=np.linalg.cholesky(1.3 * cov),
+                                           n_draws=2000, seed=7)
+    result = xr.DataTree()
+    result["vi_log_weights"] = vi_log_weights_tree(log_p, log_q)
+    rec = FREE_ENERGY_ESTIMATORS["psis_is"].estimate(case.model, result, seed=7)
+    exact = _exact_f(case)
+    assert rec.pareto_k < 0.7 and "unreliable" not in rec.note
+    assert abs(rec.value - exact) < 4 * rec.se, (rec, exact)
+    # record survives the DataTree/netCDF layer with its k-hat
+    add_free_energy(result, rec)
+    assert free_energies(result)[0].pareto_k == pytest.approx(rec.pareto_k)
+
+
+def test_psis_is_from_vi_params_fallback():
+    case = normal_mean()
+    m, v = case.power_posterior(1.0)
+    result = xr.DataTree()
+    result["vi_params"] = xr.DataTree(xr.Dataset({"mean": ("param", [m]), "sd": ("param", [1.2 * v**0.5])},
+                                                 coords={"param": ["mu"]}))
+    rec = importance_sampling(case.model, result, seed=3, n_draws=1000)
+    assert abs(rec.value - _exact_f(case)) < 4 * rec.se
+    with pytest.raises(ValueError, match="VI result"):
+        importance_sampling(case.model, xr.DataTree(), seed=0)
+
+
+def test_bad_mean_field_fit_on_correlated_posterior_is_flagged():
+    """Mean-field q at the right centre but with the conditional (far too narrow) sds."""
+    case = correlated_regression()
+    th = nig_posterior_draws_unconstrained(case, 4000, np.random.default_rng(1))
+    corr = np.corrcoef(th[:, 1:].T)[0, 1]
+    assert abs(corr) > 0.95  # the posterior really is strongly correlated
+    prec = np.linalg.inv(np.cov(th.T))
+    log_p, log_q, _ = gaussian_log_weights(case.model, th.mean(0), sd=1 / np.sqrt(np.diag(prec)),
+                                           n_draws=1000, seed=2)
+    result = xr.DataTree()
+    result["vi_log_weights"] = vi_log_weights_tree(log_p, log_q)
+    rec = importance_sampling(case.model, result, seed=2)
+    assert rec.pareto_k > 0.7
+    assert rec.note.startswith("unreliable")
+
+
+# ------------------------------------------------------------------------------ AIS
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_ais_within_4_se(name):
+    case = CASES[name]()
+    rec = FREE_ENERGY_ESTIMATORS["ais"].estimate(case.model, None, seed=3, n_runs=100, n_temperatures=200)
+    exact = _exact_f(case)
+    assert rec.estimator == "ais" and rec.kind == "estimate" and rec.se > 0
+    assert "lower bound" in rec.note
+    assert abs(rec.value - exact) < 4 * rec.se, (rec, exact)
+
+
+def test_generic_ais_with_custom_exact_transition():
+    """Pluggable kernel: Gaussian prior N(0, 1), likelihood N(y | x, s²); the transition draws
+    exactly from the tempered Gaussian (a 'perfect' physics-style kernel)."""
+    y, s2 = 1.3, 0.25
+
+    def sample_prior(n, rng):
+        return rng.standard_normal(n)
+
+    def log_lik(x):
+        return -0.5 * np.log(2 * np.pi * s2) - 0.5 * (y - x) ** 2 / s2
+
+    def transition(x, ll, beta, rng):
+        prec = 1 + beta / s2
+        x = (beta * y / s2) / prec + rng.standard_normal(x.shape) / np.sqrt(prec)
+        return x, log_lik(x)
+
+    res = ais(sample_prior, log_lik, transition, power_ladder(50, 4.0), n_runs=200, seed=1)
+    exact = -0.5 * np.log(2 * np.pi * (1 + s2)) - 0.5 * y**2 / (1 + s2)
+    assert abs(res.log_z - exact) < 4 * res.se
+    with pytest.raises(ValueError):
+        ais(sample_prior, log_lik, transition, [0.0, 0.5], n_runs=10)
+
+
+def test_records_are_valid_free_energy():
+    rec = ais_pymc(normal_mean().model, seed=0, n_runs=20, n_temperatures=20)
+    assert isinstance(rec, FreeEnergy) and np.isfinite(rec.value) and rec.wall_time_s > 0
+
+
+def test_ais_with_too_few_temperatures_is_flagged_unreliable():
+    # 3 temperatures on the regression: the weights degenerate onto a few runs
+    rec = ais_pymc(regression().model, seed=0, n_runs=50, n_temperatures=2)
+    assert rec.note.startswith("unreliable")

@@ -1,0 +1,42 @@
+"""TI and AIS for -ln Z within 4 se of the exact value at small L."""
+import pytest
+
+from physml.inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration
+from physml.inference.lattice import K_CRITICAL, square_lattice_couplings
+from physml.inference.registry import FREE_ENERGY_ESTIMATORS
+from physml.models.ising import enumerate_ising, ising_model, log_partition_kaufman
+
+
+@pytest.mark.parametrize("sampler", ["checkerboard", "swendsen_wang"])
+def test_ti_within_4_se_of_kaufman(sampler):
+    c = square_lattice_couplings(6, K_CRITICAL)
+    rec = thermodynamic_integration(c, n_rungs=17, draws=400, sampler=sampler, seed=2)
+    assert abs(rec.value + log_partition_kaufman(6, K_CRITICAL)) < 4 * rec.se
+
+
+@pytest.mark.parametrize("sampler", ["heat_bath", "wolff"])
+def test_ais_within_4_se_of_kaufman(sampler):
+    c = square_lattice_couplings(6, K_CRITICAL)
+    rec = annealed_importance_sampling(c, n_temps=300, n_runs=32, sampler=sampler, seed=3)
+    assert abs(rec.value + log_partition_kaufman(6, K_CRITICAL)) < 4 * rec.se
+
+
+def test_ti_and_ais_with_field_against_enumeration():
+    c = square_lattice_couplings(4, 0.35, h=0.2, boundary="open")
+    exact = -enumerate_ising(c)["log_z"]
+    ti = thermodynamic_integration(c, n_rungs=17, draws=400, seed=4)
+    ais = annealed_importance_sampling(c, n_temps=300, n_runs=32, seed=5)
+    assert abs(ti.value - exact) < 4 * ti.se and abs(ais.value - exact) < 4 * ais.se
+
+
+def test_registered_estimators_and_bad_input():
+    model = ising_model(4, 0.3)
+    rec = FREE_ENERGY_ESTIMATORS["ising_ais"].estimate(model, None, seed=1, n_temps=100, n_runs=16)
+    assert rec.estimator == "ising_ais" and rec.se > 0
+    c = square_lattice_couplings(4, 0.3)
+    with pytest.raises(ValueError):
+        thermodynamic_integration(c, n_rungs=10)
+    with pytest.raises(ValueError):
+        annealed_importance_sampling(c, sampler="gibbs")
+    with pytest.raises(ValueError):
+        annealed_importance_sampling(square_lattice_couplings(4, 0.3, h=0.1), sampler="wolff")
