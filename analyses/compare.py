@@ -106,7 +106,7 @@ def convergence_warnings(method: str, dt: xr.DataTree) -> list[str]:
                     "(Yao et al. 2018), so q misses mass that p has; its importance-sampling evidence is unreliable")
     for rec in free_energies(dt):
         if rec.note.startswith("unreliable"):
-            msgs.append(f"{method} / {rec.estimator}: {rec.note.split(';')[0]}")
+            msgs.append(f"{method} / {rec.estimator}: {rec.note}")
     return msgs
 
 

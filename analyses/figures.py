@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import xarray as xr  # noqa: E402
 import arviz_plots as azp  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
@@ -25,9 +26,29 @@ def _legend(fig, names):
     fig.legend(handles=handles, loc="upper right", frameon=False)
 
 
+def _same_shape(trees: dict, var_names: list[str]) -> dict:
+    """One chain of the same number of (evenly thinned) draws per tree.
+
+    ArviZ overlays several DataTrees by concatenating them; trees with different chain/draw
+    sizes would be padded with NaN (which blanks the plot), so pool chains and thin first.
+    """
+    pooled = {}
+    for name, dt in trees.items():
+        post = dt["posterior"].to_dataset()[[v for v in var_names if v in dt["posterior"].data_vars]]
+        pooled[name] = post.stack(sample=("chain", "draw")).drop_vars(["sample", "chain", "draw"])
+    n = min(ds.sizes["sample"] for ds in pooled.values())
+    out = {}
+    for name, ds in pooled.items():
+        idx = np.linspace(0, ds.sizes["sample"] - 1, n).round().astype(int)
+        thin = ds.isel(sample=idx).rename(sample="draw").expand_dims(chain=[0])
+        thin = thin.assign_coords(draw=np.arange(n)).transpose("chain", "draw", ...)
+        out[name] = xr.DataTree.from_dict({"posterior": thin})
+    return out
+
+
 def forest(trees: dict, var_names: list[str], path: Path) -> Path:
     """Forest plot of every method beside the reference (ArviZ ``plot_forest``)."""
-    pc = azp.plot_forest(trees, var_names=var_names, combined=True, backend="matplotlib")
+    pc = azp.plot_forest(_same_shape(trees, var_names), var_names=var_names, combined=True, backend="matplotlib")
     fig = _figure_of(pc)
     _legend(fig, list(trees))
     return save_figure_atomic(fig, path)
@@ -35,7 +56,7 @@ def forest(trees: dict, var_names: list[str], path: Path) -> Path:
 
 def densities(trees: dict, var_names: list[str], path: Path) -> Path:
     """Marginal densities of every method overlaid (ArviZ ``plot_dist``)."""
-    pc = azp.plot_dist(trees, var_names=var_names, kind="kde", backend="matplotlib",
+    pc = azp.plot_dist(_same_shape(trees, var_names), var_names=var_names, kind="kde", backend="matplotlib",
                        visuals={"point_estimate_text": False, "point_estimate": False, "credible_interval": False})
     fig = _figure_of(pc)
     _legend(fig, list(trees))

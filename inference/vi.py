@@ -80,6 +80,7 @@ from pymc.pytensorf import compile as compile_pymc
 from pymc.pytensorf import join_nonshared_inputs
 from pytensor.graph.replace import vectorize_graph
 
+from .pymc_compat import continuous_only
 from .records import FreeEnergy, add_free_energy, set_diagnostics
 from .registry import Method, register_method
 from .vi_convergence import LevelSummary, StoppingRule, window_mcse, window_rhat
@@ -429,13 +430,6 @@ _DEFAULTS = dict(n_mc=32, lr=0.1, max_steps=20000, tol_mean=0.05, tol_log_sd=0.0
                  rho=0.5, check_every=50, min_window=100, max_window=4000, n_eval=4000, init="laplace")
 
 
-def _continuous_only(model) -> str | None:
-    if list(model.discrete_value_vars):
-        return ("Discrete variables are not supported by VI; use 'metropolis', or a physics sampler "
-                "such as 'checkerboard'")
-    return None
-
-
 def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, seed=None,
            progress: bool = False, **options) -> xr.DataTree:
     """Fit a Gaussian ``family`` ("meanfield" | "fullrank") to ``model``; see module docstring.
@@ -452,7 +446,7 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
     opt = {**_DEFAULTS, **options}
     if family not in ("meanfield", "fullrank"):
         raise ValueError(f"family must be 'meanfield' or 'fullrank', got {family!r}")
-    reason = _continuous_only(model)
+    reason = continuous_only(model)
     if reason:
         raise ValueError(reason)
     if int(draws) < 1:
@@ -721,8 +715,8 @@ def run_fullrank_advi(model, *, draws=1000, tune=0, chains=1, seed=None, progres
     return fit_vi(model, "fullrank", draws=draws, seed=seed, progress=progress, **options)
 
 
-register_method(Method(name="advi", run=run_advi, family="vi", supports=_continuous_only, default_free_energy=("psis_is",),
+register_method(Method(name="advi", run=run_advi, family="vi", supports=continuous_only, default_free_energy=("psis_is",),
                        description="mean-field Gaussian ADVI, Laplace init, R-hat/MCSE stopping rule"))
-register_method(Method(name="fullrank_advi", run=run_fullrank_advi, family="vi", supports=_continuous_only,
+register_method(Method(name="fullrank_advi", run=run_fullrank_advi, family="vi", supports=continuous_only,
                        default_free_energy=("psis_is",),
                        description="full-rank Gaussian ADVI, Laplace init, R-hat/MCSE stopping rule"))

@@ -38,6 +38,9 @@ def test_quick_regression_run_writes_report(tmp_path, capsys):
     assert set(summary["reference"]["posterior"]["beta[x1]"]) == {"mean", "sd"}
     report = (out / "report.md").read_text()
     assert "Free energy" in report and "KL(q‖p)" in report
+    # Mean field on this strongly correlated posterior is a poor importance proposal: the report says so.
+    assert summary["fits"]["advi"]["diagnostics"]["pareto_k"] > 0.7
+    assert "advi cannot be trusted as an importance proposal" in report
     for fig in ("forest", "densities", "elbo", "free_energy"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left
