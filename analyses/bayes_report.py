@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -35,7 +36,13 @@ class MethodPlan:
 
 def run_and_report(*, model_name: str, title: str, intro: str, model, reference: Reference | None,
                    plans: list[MethodPlan], var_names: list[str], settings: dict, out_dir: Path,
-                   seed: int, progress: bool, notes: list[str] | None = None) -> dict:
+                   seed: int, progress: bool, notes: list[str] | None = None,
+                   extra_section: Callable[[dict], tuple[str, dict]] | None = None) -> dict:
+    """Fit every plan, compare with ``reference`` and write the report files into ``out_dir``.
+
+    ``extra_section(fits) -> (markdown, summary_dict)`` adds a model-specific section (e.g. the
+    exact mean-field optimum of a conjugate model) to ``report.md`` and ``summary.json``.
+    """
     out_dir = Path(out_dir)
     say = Progress(model_name, progress)
     fits = {}
@@ -79,8 +86,14 @@ def run_and_report(*, model_name: str, title: str, intro: str, model, reference:
         "fits": {m: fit_record(dt, comparison.get(m)) for m, dt in fits.items()},
         "comparison": {"posterior": comparison, "free_energy": fe_rows},
     }
+    extra_md = ""
+    if extra_section is not None:
+        extra_md, extra_summary = extra_section(fits)
+        summary.update(extra_summary)
     write_json_atomic(out_dir / "summary.json", summary)
     report = _report_markdown(title, intro, fits, reference, comparison, fe_rows, figs, out_dir, notes or [])
+    if extra_md:
+        report = report.replace("\n## Diagnostics\n", f"\n{extra_md}\n## Diagnostics\n", 1)
     write_text_atomic(out_dir / "report.md", report)
     say(f"wrote {out_dir / 'report.md'}")
     return summary

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from physml.inference import fit, free_energies, diagnostics
+from physml.analyses.compare import convergence_warnings
 from physml.inference import contrastive_divergence as cd
 from physml.inference import rbm_ais, rbm_gibbs
 from physml.models import rbm
@@ -159,6 +160,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
             "free_energy": [r.to_dict() for r in free_energies(dt)],
         }
         record.update(_invariant_diagnostics(dt))
+        record["warnings"] = convergence_warnings(method, dt)
         if "min_ess_bulk_invariant" in record and wall > 0:
             record["ess_per_s_invariant"] = record["min_ess_bulk_invariant"] / wall
         fits[method] = record
@@ -284,6 +286,9 @@ def _report(summary, label, test_note, has_images) -> str:
         "",
         "![predictive probabilities](figures/predictive_patterns.png)",
         "",
+        *([f"**Warnings** (raw-parameter R-hat is expected to be large here, see below):", ""]
+          + [f"- {w}" for f in fits.values() for w in f["warnings"]] + [""]
+          if any(f["warnings"] for f in fits.values()) else []),
         "### Symmetry, R-hat and the comparison",
         "",
         f"Permuting the {nh} hidden units, or flipping one (hⱼ → 1 − hⱼ with Wⱼ → −Wⱼ, bⱼ → −bⱼ, a → a + Wⱼ), "

@@ -18,6 +18,12 @@ The new spin is ``+1 if u_i < P(s_i' = +1) else -1`` with one uniform per site p
 the compiled kernel is a pure function of (spins, uniforms). With uniform K and h the local
 field takes 2d + 1 values and the probabilities come from a precomputed table.
 
+Batched kernels (:func:`square_sweeps`, :func:`general_sweeps`, :func:`sample_draws`) run many
+sweeps per numba call and draw their uniforms inside numba (xoshiro256+, state seeded from the
+caller's Generator), so a draw costs no Python; the periodic L×L lattice with L even and uniform
+K, h gets a specialised kernel without the neighbour table (tested against the general one with
+the same uniforms).
+
 ``init`` / ``step`` follow the blackjax style: :class:`SpinState` is an immutable NamedTuple;
 ``step`` copies the spins and sweeps the copy in place.
 """
@@ -25,6 +31,8 @@ field takes 2d + 1 values and the probabilities come from a precomputed table.
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
@@ -106,6 +114,176 @@ def spin_observables(spins, edges, n):
     return -b / n, m / n
 
 
+# ----------------------------------------------------------------- batched kernels (in-numba RNG)
+# Many sweeps per call with the uniforms drawn inside numba by xoshiro256+ (Blackman & Vigna; the
+# top 53 bits make the double). The 4-word state is a uint64 array seeded from the caller's
+# numpy Generator (``rng_state(rng)``) and written back on return, so the same seed gives the same
+# chain and consecutive calls continue one stream. ``u`` of shape (n_sweeps, N) overrides the
+# generator (tests: same uniforms -> same spins as the general kernels); pass ``NO_U`` to draw
+# inside. Both paths go through the same update line.
+NO_U = np.empty((0, 0))
+_TWO_M53 = 2.0 ** -53
+
+
+def rng_state(rng: np.random.Generator) -> np.ndarray:
+    """A fresh xoshiro256+ state (4 uint64 words, not all zero) drawn from ``rng``."""
+    st = rng.integers(0, 2 ** 64, size=4, dtype=np.uint64)
+    if not st.any():
+        st[0] = 1
+    return st
+
+
+@numba.njit(cache=True, inline="always")
+def _xoshiro(s0, s1, s2, s3):
+    """One xoshiro256+ step: (uniform in [0, 1), new state words)."""
+    res = s0 + s3
+    t = s1 << np.uint64(17)
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
+    s2 ^= t
+    s3 = (s3 << np.uint64(45)) | (s3 >> np.uint64(19))
+    return np.int64(res >> np.uint64(11)) * _TWO_M53, s0, s1, s2, s3
+
+
+@numba.njit(cache=True)
+def uniforms(state, n):
+    """``n`` uniforms from the xoshiro256+ ``state`` (advanced in place)."""
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    out = np.empty(n)
+    for k in range(n):
+        out[k], s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return out
+
+
+@numba.njit(cache=True)
+def square_sweeps(spins, L, table, n_sweeps, u, state, hist):
+    r"""``n_sweeps`` checkerboard sweeps of the periodic L×L square lattice (L even), uniform K and h.
+
+    ``spins`` (int8, length ≥ L², site ``r*L + c``) is updated in place; ``table[(s+1)//2, n+4]``
+    is P(s' = +1) for the neighbour sum n. No neighbour table: neighbours come from the row
+    arithmetic. Colour 0 ((r + c) even) then colour 1, sites in row-major order within a colour,
+    one uniform per visited site. ``hist[colour, n+4]`` accumulates the neighbour sums each colour
+    class saw during the sweeps (for Rao–Blackwellised bond sums); pass a (2, 9) int64 array.
+    """
+    use_u = u.shape[0] > 0
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    x = 0.0
+    for t in range(n_sweeps):
+        for par in range(2):
+            for r in range(L):
+                row = r * L
+                up = ((r - 1 + L) % L) * L
+                dn = ((r + 1) % L) * L
+                for c in range((r + par) & 1, L, 2):
+                    left = row + (c - 1 if c > 0 else L - 1)
+                    right = row + (c + 1 if c < L - 1 else 0)
+                    n = spins[up + c] + spins[dn + c] + spins[left] + spins[right] + 4
+                    i = row + c
+                    p = table[(spins[i] + 1) >> 1, n]
+                    if use_u:
+                        x = u[t, i]
+                    else:
+                        x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                    spins[i] = 1 if x < p else -1
+                    hist[par, n] += 1
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+
+
+@numba.njit(cache=True)
+def square_visit_uniforms(L, n_sweeps, state):
+    """The uniforms :func:`square_sweeps` draws from ``state``, placed at their sites (for tests)."""
+    u = np.empty((n_sweeps, L * L))
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    for t in range(n_sweeps):
+        for par in range(2):
+            for r in range(L):
+                for c in range((r + par) & 1, L, 2):
+                    u[t, r * L + c], s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+    return u
+
+
+@numba.njit(cache=True)
+def general_sweeps(spins, nbr, w, h, table, use_table, order, starts, n_sweeps, u, state, rule):
+    """Colour-by-colour sweeps on any graph (ghost-padded neighbour table); in-numba RNG unless ``u`` given."""
+    d = nbr.shape[1]
+    use_u = u.shape[0] > 0
+    s0, s1, s2, s3 = state[0], state[1], state[2], state[3]
+    x = 0.0
+    for t in range(n_sweeps):
+        for c in range(starts.shape[0] - 1):
+            for q in range(starts[c], starts[c + 1]):
+                i = order[q]
+                if use_table:
+                    n = 0
+                    for k in range(d):
+                        n += spins[nbr[i, k]]
+                    p = table[(spins[i] + 1) >> 1, n + d]
+                else:
+                    f = h[i]
+                    for k in range(d):
+                        f += w[i, k] * spins[nbr[i, k]]
+                    p = _p_up_from_field(spins[i], f, rule)
+                if use_u:
+                    x = u[t, i]
+                else:
+                    x, s0, s1, s2, s3 = _xoshiro(s0, s1, s2, s3)
+                spins[i] = 1 if x < p else -1
+    state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+
+
+@numba.njit(cache=True)
+def square_observables(spins, L):
+    """(bond sum Σ s_i s_j, magnetisation Σ s_i) of the periodic square lattice."""
+    b = 0
+    m = 0
+    for r in range(L):
+        row = r * L
+        dn = ((r + 1) % L) * L
+        for c in range(L):
+            s = spins[row + c]
+            b += s * (spins[row + (c + 1 if c < L - 1 else 0)] + spins[dn + c])
+            m += s
+    return b, m
+
+
+@numba.njit(cache=True)
+def _edge_observables(spins, edges, n):
+    b = 0
+    for e in range(edges.shape[0]):
+        b += spins[edges[e, 0]] * spins[edges[e, 1]]
+    m = 0
+    for i in range(n):
+        m += spins[i]
+    return b, m
+
+
+@numba.njit(cache=True)
+def sample_draws(spins, square, L, nbr, w, h, table, use_table, order, starts, rule, edges, n_draws,
+                 sweeps_per_draw, state, energy, mag, spins_out):
+    """``n_draws`` × ``sweeps_per_draw`` sweeps storing E/N and M/N after each draw (and the spins when
+    ``spins_out`` has ``n_draws`` rows): a draw costs no Python."""
+    n = L * L if square else nbr.shape[0]
+    hist = np.zeros((2, 9), dtype=np.int64)
+    no_u = np.empty((0, 0))
+    record = spins_out.shape[0] == n_draws
+    for t in range(n_draws):
+        if square:
+            square_sweeps(spins, L, table, sweeps_per_draw, no_u, state, hist)
+            b, m = square_observables(spins, L)
+        else:
+            general_sweeps(spins, nbr, w, h, table, use_table, order, starts, sweeps_per_draw, no_u, state, rule)
+            b, m = _edge_observables(spins, edges, n)
+        energy[t] = -b / n
+        mag[t] = m / n
+        if record:
+            for i in range(n):
+                spins_out[t, i] = spins[i]
+
+
 def up_probability_table(K: float, h: float, degree: int, rule: str) -> np.ndarray:
     """(2, 2d + 1) table of P(s' = +1) for s ∈ {−1, +1} and neighbour sums −d … d."""
     code = _RULE_CODE[rule]
@@ -144,6 +322,13 @@ class CheckerboardKernel:
         if c.uniform_coupling is not None and c.uniform_field is not None:
             table = up_probability_table(c.uniform_coupling, c.uniform_field, nbr.shape[1], self.rule)
         object.__setattr__(self, "_table", table)
+        shape = c.shape
+        square = (table is not None and c.is_square_lattice and c.boundary == "periodic" and shape[0] == shape[1]
+                  and shape[0] % 2 == 0 and nbr.shape[1] == 4)
+        object.__setattr__(self, "_square", bool(square))
+        object.__setattr__(self, "_L", int(shape[0]) if square else 0)
+        # numba wants concrete arrays in every slot, used or not
+        object.__setattr__(self, "_table_arr", table if table is not None else np.zeros((2, 2 * nbr.shape[1] + 1)))
 
     @property
     def n_spins(self) -> int:
@@ -160,8 +345,18 @@ class CheckerboardKernel:
             raise ValueError(f"spins must have shape ({n},) with values in {{-1, +1}}")
         return SpinState(spins.astype(np.int8), 0)
 
+    @property
+    def specialised(self) -> bool:
+        """True when the periodic-square kernel (no neighbour table) runs this lattice."""
+        return self._square
+
     def sweep_inplace(self, buf: np.ndarray, u: np.ndarray, colours: np.ndarray | None = None) -> None:
         """Sweep ``buf`` (int8, length N + 1, ghost last = 0) in place with uniforms ``u`` (n_sweeps, N)."""
+        u = np.ascontiguousarray(u, dtype=np.float64)
+        if colours is None and self._square:
+            square_sweeps(buf, self._L, self._table, u.shape[0], u, np.zeros(4, dtype=np.uint64),
+                          np.zeros((2, 9), dtype=np.int64))
+            return
         colours = self._all_colours if colours is None else np.asarray(colours, dtype=np.int64)
         if self._table is not None:
             sweep_table(buf, self._nbr, self._table, self._order, self._starts, u, colours)
@@ -172,17 +367,35 @@ class CheckerboardKernel:
     def step(self, rng: np.random.Generator, state: SpinState) -> SpinState:
         """One step = ``sweeps`` full sweeps; returns a new state (the input is not modified)."""
         buf = _with_ghost(state.spins)
-        self.sweep_inplace(buf, rng.random((self.sweeps, self.n_spins)))
+        self._advance(rng, buf, 1)
         return SpinState(buf[:-1].copy(), state.n_updates + self.sweeps * self.n_spins)
 
     def sample(self, rng, state, draws, *, record_spins=False, thin=1):
         """Run ``draws`` steps; returns (state, observables dict, spins array or None)."""
         return _run_blocks(self, rng, state, draws, record_spins)
 
-    # used by _run_blocks
-    def _advance(self, rng, buf, n_steps):
-        self.sweep_inplace(buf, rng.random((n_steps * self.sweeps, self.n_spins)))
+    # used by _run_blocks and the free-energy estimators
+    def _advance(self, rng, buf, n_steps, hist=None):
+        """``n_steps`` steps in one numba call; numba's generator is seeded from ``rng`` (reproducible)."""
+        state = rng_state(rng)
+        n_sweeps = n_steps * self.sweeps
+        if self._square:
+            square_sweeps(buf, self._L, self._table, n_sweeps, NO_U, state,
+                          np.zeros((2, 9), dtype=np.int64) if hist is None else hist)
+        else:
+            general_sweeps(buf, self._nbr, self._w, self.couplings.field, self._table_arr, self._table is not None,
+                           self._order, self._starts, n_sweeps, NO_U, state, _RULE_CODE[self.rule])
         return None
+
+    def _sample_batch(self, rng, buf, draws, record_spins):
+        """``draws`` steps with E/N, M/N (and spins) recorded inside numba: (energy, mag, spins or None)."""
+        n = self.n_spins
+        energy, mag = np.empty(draws), np.empty(draws)
+        spins_out = np.empty((draws if record_spins else 0, n), dtype=np.int8)
+        sample_draws(buf, self._square, self._L, self._nbr, self._w, self.couplings.field, self._table_arr,
+                     self._table is not None, self._order, self._starts, _RULE_CODE[self.rule],
+                     self.couplings.edges, draws, self.sweeps, rng_state(rng), energy, mag, spins_out)
+        return energy, mag, (spins_out if record_spins else None)
 
 
 def _with_ghost(spins):
@@ -207,6 +420,12 @@ def _run_blocks(kernel, rng, state, draws, record_spins, stats_name=None):
     mag = np.empty(draws)
     spins_out = np.empty((draws, n), dtype=np.int8) if record_spins else None
     stats = np.empty(draws) if stats_name else None
+    if stats_name is None and hasattr(kernel, "_sample_batch"):
+        energy, mag, spins_out = kernel._sample_batch(rng, buf, draws, record_spins)
+        obs = {"energy": energy, "magnetisation": mag, "abs_magnetisation": np.abs(mag),
+               "magnetisation_sq": mag ** 2}
+        new_state = SpinState(buf[:-1].copy(), state.n_updates + draws * kernel.sweeps * n)
+        return new_state, obs, spins_out
     for t in range(draws):
         out = kernel._advance(rng, buf, 1)
         energy[t], mag[t] = spin_observables(buf, edges, n)
@@ -233,7 +452,11 @@ def run_spin_kernel(make_kernel: Callable[[IsingCouplings], object], model, *, d
 
     Posterior: per-draw E/N (bond energy), M/N, |M|/N, (M/N)² and, for small runs, the spins.
     Diagnostics (ArviZ): R-hat, bulk/tail ESS, MCSE, integrated autocorrelation time
-    :math:`\tau_\mathrm{int} = n_\mathrm{draws}/\mathrm{ESS}` (in draws and in sweeps), and the
+    :math:`\tau_\mathrm{int} = n_\mathrm{draws}/\mathrm{ESS}` (in draws and in sweeps) from ArviZ's
+    mean-ESS. This is the "2τ" convention, :math:`1 + 2\sum_{t\ge1}\rho_t` (τ = 1 for independent
+    draws, Var(mean) = τ σ²/n); the physics literature's :math:`\tfrac12 + \sum_t\rho_t` (Sokal;
+    e.g. ≈ 11, 46, 156 sweeps for single-spin Metropolis |M| at L = 16/32/64) is half of it and is
+    reported as ``tau_int_half_*`` (= n/(2 ESS)). Also the
     specific heat :math:`c = K^2 N\,\mathrm{Var}(E/N)` and susceptibility
     :math:`\chi = N\,\mathrm{Var}(|M|/N)` with standard errors from the MCSE of the sd.
     """
@@ -250,12 +473,16 @@ def run_spin_kernel(make_kernel: Callable[[IsingCouplings], object], model, *, d
     rngs = np.random.default_rng(seed).spawn(chains)
     per_chain, spins_all = [], []
     for c in range(chains):
+        t_chain = time.perf_counter()
         state = kernel.init(rng=rngs[c])
         if tune:
             state, _, _ = _run_blocks(kernel, rngs[c], state, tune, False, stats_name)
         state, obs, spins = _run_blocks(kernel, rngs[c], state, draws, record_spins, stats_name)
         per_chain.append(obs)
         spins_all.append(spins)
+        if progress:
+            print(f"[{method_name}] chain {c + 1}/{chains}: {tune} tune + {draws} draws, N = {n}, "
+                  f"{time.perf_counter() - t_chain:.2f} s", file=sys.stderr, flush=True)
     post = {k: (("chain", "draw"), np.stack([o[k] for o in per_chain])) for k in OBSERVABLES}
     coords = {"chain": np.arange(chains), "draw": np.arange(draws)}
     if record_spins:
@@ -299,6 +526,7 @@ def spin_diagnostics(posterior: xr.Dataset, couplings: IsingCouplings, sweeps_pe
         tau = n_total / float(ess_mean[v].item())
         out[f"tau_int_{v}"] = tau
         out[f"tau_int_sweeps_{v}"] = tau * sweeps_per_draw
+        out[f"tau_int_half_sweeps_{v}"] = 0.5 * tau * sweeps_per_draw  # ½ + Σρ convention
     n = couplings.n_spins
     K = couplings.uniform_coupling or 0.0
     sd_e, sd_m = float(obs["energy"].std()), float(obs["abs_magnetisation"].std())

@@ -78,21 +78,28 @@ def _prep(X, y, m0, V0, a0, b0):
                 XtX=X.T @ X)
 
 
-def nig_posterior(X, y, m0, V0, a0, b0) -> dict:
-    """Exact posterior: β | σ² ~ N(m_n, σ² Λ_n⁻¹), σ² ~ InvGamma(a_n, b_n)."""
+def _as_regression(X, y, m0, V0, a0, b0):
+    """The same problem as ``models.regression``'s dataclasses (its exact formulas are the reference)."""
+    from .regression import ConjugatePrior, RegressionData
+
     d = _prep(X, y, m0, V0, a0, b0)
-    an = d["a0"] + d["n"] / 2.0
-    bn = d["b0"] + 0.5 * d["R"]
-    return {"m_n": d["mu"], "Lambda_n": d["Ln"], "a_n": an, "b_n": bn}
+    data = RegressionData(d["X"], d["y"], tuple(f"x{j + 1}" for j in range(d["p"])))
+    return data, ConjugatePrior(d["p"], a0=d["a0"], b0=d["b0"], m0=d["m0"], V0=d["V0"])
+
+
+def nig_posterior(X, y, m0, V0, a0, b0) -> dict:
+    """Exact posterior: β | σ² ~ N(m_n, σ² Λ_n⁻¹), σ² ~ InvGamma(a_n, b_n) (``regression.nig_posterior``)."""
+    from .regression import nig_posterior as exact_posterior
+
+    post = exact_posterior(*_as_regression(X, y, m0, V0, a0, b0))
+    return {"m_n": post.mu_n, "Lambda_n": post.Lambda_n, "a_n": post.a_n, "b_n": post.b_n}
 
 
 def nig_log_evidence(X, y, m0, V0, a0, b0) -> float:
-    """Exact ln p(y) of the Normal–Inverse-Gamma regression."""
-    d = _prep(X, y, m0, V0, a0, b0)
-    an = d["a0"] + d["n"] / 2.0
-    bn = d["b0"] + 0.5 * d["R"]
-    return float(-0.5 * d["n"] * _LOG2PI + 0.5 * np.linalg.slogdet(d["L0"])[1] - 0.5 * np.linalg.slogdet(d["Ln"])[1]
-                 + d["a0"] * np.log(d["b0"]) - an * np.log(bn) + gammaln(an) - gammaln(d["a0"]))
+    """Exact ln p(y) of the Normal–Inverse-Gamma regression (``regression.log_evidence_exact``)."""
+    from .regression import log_evidence_exact
+
+    return log_evidence_exact(*_as_regression(X, y, m0, V0, a0, b0))
 
 
 def _expected_Q(d, mu, Sigma):

@@ -41,6 +41,18 @@ def test_quick_regression_run_writes_report(tmp_path, capsys):
     # Mean field on this strongly correlated posterior is a poor importance proposal: the report says so.
     assert summary["fits"]["advi"]["diagnostics"]["pareto_k"] > 0.7
     assert "advi cannot be trusted as an importance proposal" in report
+    # The ELBO gap is split into the family's error (exact, closed form) and the optimiser's.
+    vi = summary["vi_optimum"]
+    assert vi["kl_family"] > 0 and vi["advi_converged"]
+    gap = vi["optimisation_gap"]
+    # Converged ADVI stops within tol_mean sds of the optimal means and tol_log_sd of the log-sds; for a
+    # Gaussian family that leaves a KL of at most Σ_j (tol_mean²/2 + tol_log_sd²) on top of MC noise.
+    from physml.inference.vi import _DEFAULTS as vi_defaults
+
+    d = len(summary["vi_optimum"]["sd"])
+    allowance = d * (vi_defaults["tol_mean"] ** 2 / 2 + vi_defaults["tol_log_sd"] ** 2)
+    assert -4 * gap["se"] < gap["value"] < 4 * gap["se"] + allowance
+    assert "the family's error vs the optimiser's error" in report
     for fig in ("forest", "densities", "elbo", "free_energy"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left

@@ -14,7 +14,7 @@ import xarray as xr
 from physml.inference import diagnostics, fit, fit_info, free_energies, posterior_table
 from physml.models import regression as reg
 
-POSTERIORDB = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "posteriordb"
+POSTERIORDB = Path(__file__).resolve().parent / "data" / "posteriordb"  # vendored copy of posteriordb's sblrc
 
 
 @pytest.fixture(scope="module")
@@ -117,7 +117,6 @@ def test_vi_refuses_discrete_models():
             fit(model, method)
 
 
-@pytest.mark.skipif(not POSTERIORDB.is_dir(), reason="needs ../shared/data/posteriordb beside the checkout")
 def test_sblrc_nuts_matches_posteriordb():
     """posteriordb `blr` on sblrc: NUTS means within 4 combined MCSE of the reference, sds within 10 %."""
     import arviz_stats as azs

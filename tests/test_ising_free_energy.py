@@ -40,3 +40,34 @@ def test_registered_estimators_and_bad_input():
         annealed_importance_sampling(c, sampler="gibbs")
     with pytest.raises(ValueError):
         annealed_importance_sampling(square_lattice_couplings(4, 0.3, h=0.1), sampler="wolff")
+
+
+@pytest.mark.parametrize("allocate", ["uniform", "variance"])
+def test_rao_blackwellised_ti_within_4_se(allocate):
+    c = square_lattice_couplings(6, K_CRITICAL)
+    rec = thermodynamic_integration(c, n_rungs=17, draws=600, seed=7, allocate=allocate)
+    assert "Rao-Blackwellised" in rec.note
+    assert abs(rec.value + log_partition_kaufman(6, K_CRITICAL)) < 4 * rec.se
+
+
+def test_rao_blackwellised_ti_and_marginal_ais_with_field():
+    from physml.models.ising import ising_couplings
+    c = ising_couplings(4, 0.4, h=0.15)
+    exact = -enumerate_ising(c)["log_z"]
+    ti = thermodynamic_integration(c, n_rungs=17, draws=600, seed=8, allocate="variance")
+    ais = annealed_importance_sampling(c, n_temps=300, n_runs=64, seed=9)
+    assert "summed out" in ais.note
+    assert abs(ti.value - exact) < 4 * ti.se and abs(ais.value - exact) < 4 * ais.se
+
+
+def test_marginal_ais_within_4_se_and_options():
+    c = square_lattice_couplings(6, K_CRITICAL)
+    rec, lw = annealed_importance_sampling(c, n_temps=400, n_runs=32, seed=10, return_log_weights=True)
+    assert lw.shape == (32,) and abs(rec.value + log_partition_kaufman(6, K_CRITICAL)) < 4 * rec.se
+    odd = square_lattice_couplings(5, 0.3)
+    with pytest.raises(ValueError):
+        thermodynamic_integration(odd, n_rungs=9, rao_blackwell=True)
+    with pytest.raises(ValueError):
+        annealed_importance_sampling(odd, marginal=True)
+    with pytest.raises(ValueError):
+        thermodynamic_integration(c, n_rungs=9, allocate="greedy")
