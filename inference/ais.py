@@ -92,33 +92,56 @@ class HMCTransition:
     """
 
     def __init__(self, density, *, n_steps: int = 2, n_leapfrog: int = 5, target_accept: float = 0.75,
-                 step_size: float | None = None):
+                 step_size: float | None = None, mass: str = "diag"):
+        if mass not in ("diag", "full"):
+            raise ValueError(f"mass must be 'diag' or 'full', got {mass!r}")
         self.dens = density
         self.n_steps = int(n_steps)
         self.n_leapfrog = int(n_leapfrog)
         self.target = float(target_accept)
         self.eps = float(step_size if step_size is not None else 0.5 / density.ndim**0.25)
+        self.mass = mass
         self.acceptance = []
+
+    def _inverse_mass(self, x):
+        """Lower Cholesky factor L of the inverse mass matrix (the runs' covariance; diagonal or full)."""
+        n, d = x.shape
+        if n <= 2:
+            return np.eye(d)
+        if self.mass == "full" and n > 2 * d:
+            cov = np.atleast_2d(np.cov(x, rowvar=False))
+            if np.all(np.isfinite(cov)):
+                scale = np.sqrt(np.clip(np.diag(cov), 1e-300, None))
+                corr = cov / np.outer(scale, scale)
+                corr = 0.95 * corr + 0.05 * np.eye(d)  # shrink towards the diagonal
+                try:
+                    return scale[:, None] * np.linalg.cholesky(corr)
+                except np.linalg.LinAlgError:
+                    pass
+        scale2 = np.var(x, axis=0)
+        scale2 = np.where(np.isfinite(scale2) & (scale2 > 0), scale2, 1.0)
+        return np.diag(np.sqrt(scale2))
 
     def __call__(self, x, ll, beta, rng):
         n, d = x.shape
-        scale2 = np.var(x, axis=0) if n > 2 else np.ones(d)
-        scale2 = np.where(np.isfinite(scale2) & (scale2 > 0), scale2, 1.0)
+        chol = self._inverse_mass(x)  # inverse mass M^-1 = L L^T; momentum p ~ N(0, M)
+        chol_inv = np.linalg.inv(chol)
         lp, ll, glp, gll = self.dens.values_and_grads(x)
         for _ in range(self.n_steps):
             eps = self.eps * rng.uniform(0.8, 1.2, size=(n, 1))
-            p0 = rng.standard_normal((n, d)) / np.sqrt(scale2)  # momentum ~ N(0, M), M = 1/scale2
+            p0 = rng.standard_normal((n, d)) @ chol_inv  # rows: p = z L^-1, Cov(p) = (L L^T)^-1
             logpi0 = lp + beta * ll
             xn, p = x.copy(), p0 + 0.5 * eps * (glp + beta * gll)
             for j in range(self.n_leapfrog):
-                xn = xn + eps * scale2 * p
+                with np.errstate(invalid="ignore", over="ignore"):
+                    xn = xn + eps * ((p @ chol) @ chol.T)
                 lpn, lln, glpn, glln = self.dens.values_and_grads(xn)
                 grad = glpn + beta * glln
                 p = p + (eps if j < self.n_leapfrog - 1 else 0.5 * eps) * grad
             logpi1 = lpn + beta * lln
             with np.errstate(invalid="ignore", over="ignore"):
-                kin0 = 0.5 * np.sum(p0**2 * scale2, axis=1)
-                kin1 = 0.5 * np.sum(p**2 * scale2, axis=1)
+                kin0 = 0.5 * np.sum((p0 @ chol) ** 2, axis=1)
+                kin1 = 0.5 * np.sum((p @ chol) ** 2, axis=1)
                 log_acc = (logpi1 - kin1) - (logpi0 - kin0)
             log_acc = np.where(np.isfinite(log_acc), log_acc, -np.inf)
             acc = np.log(rng.uniform(size=n)) < log_acc
@@ -134,19 +157,27 @@ class HMCTransition:
 
 
 def ais_pymc(model, *, seed: int = 0, n_runs: int = 100, n_temperatures: int = 200, power: float = 5.0,
-             betas=None, n_steps: int = 2, n_leapfrog: int = 5, return_result: bool = False):
+             betas=None, n_steps: int = 2, n_leapfrog: int = 5, mass: str = "full", return_result: bool = False):
     """−ln p(data) of a PyMC model by AIS from the prior with the HMC kernel; a :class:`FreeEnergy`.
 
-    Temperatures ``(k/K)^power``, k = 0..K (the power-posterior path of TI) unless ``betas`` given.
+    Temperatures ``(k/K)^power``, k = 0..K (the power-posterior path of TI) unless ``betas`` given:
+    with ``power = 5`` the first temperatures reach down to :math:`K^{-5}`, so the runs have many
+    small steps to leave a vague prior's tails (a path geometric from a pilot-chosen
+    :math:`t_1` was tried on posteriordb's sblrc and lost almost all runs at the first steps).
+    ``mass="full"`` (default) uses the runs' full covariance, shrunk 5 % towards its diagonal, as
+    inverse mass matrix (needed for correlated posteriors, e.g. sblrc); ``"diag"``: its diagonal.
     """
     t0 = time.perf_counter()
     dens = model_density(model)
-    b = power_ladder(n_temperatures, power) if betas is None else np.asarray(betas, float)
-    kernel = HMCTransition(dens, n_steps=n_steps, n_leapfrog=n_leapfrog)
+    if betas is not None:
+        b, how = np.asarray(betas, float), "user temperatures"
+    else:
+        b, how = power_ladder(n_temperatures, power), f"(k/K)^{power:g}"
+    kernel = HMCTransition(dens, n_steps=n_steps, n_leapfrog=n_leapfrog, mass=mass)
     res = ais(dens.sample_prior, dens.log_likelihood, kernel, b, n_runs, seed)
     wall = time.perf_counter() - t0
     acc = float(np.mean(kernel.acceptance)) if kernel.acceptance else float("nan")
-    note = (f"AIS, {n_runs} runs x {b.size} temperatures, HMC {n_steps}x{n_leapfrog} leapfrog "
+    note = (f"AIS, {n_runs} runs x {b.size} temperatures ({how}), HMC {n_steps}x{n_leapfrog} leapfrog, {mass} mass "
             f"(mean acceptance {acc:.2f}), weight ESS {res.ess:.0f}; ln Z-hat is a stochastic lower bound "
             f"of ln Z, so -ln Z-hat errs high (E[-ln Z-hat] >= F); se from the spread of the weights")
     if res.ess < max(5.0, 0.05 * n_runs):

@@ -30,12 +30,87 @@ def _final_log_evidence(stat) -> float:
     return float(finite[-1]) if finite.size else float("nan")
 
 
-def smc_free_energy(log_evidence_per_chain: np.ndarray, wall_time_s: float = float("nan")) -> FreeEnergy:
-    """−mean of the per-chain log evidences, se from their spread (needs ≥ 2 chains for a se)."""
+# A population's ln Z-hat has variance ~ sum over stages of the incremental weights' relative
+# variance / N; PyMC picks each beta so that the weights' ESS is threshold * N, i.e. a relative
+# variance 1/threshold - 1.  Real kernels mix imperfectly, so the spread across chains may exceed
+# this ideal by a small factor; DISPERSION_LIMIT allows a factor 10 in sd (100 in variance).
+DISPERSION_LIMIT = 10.0
+MIN_FINAL_ACCEPT = 0.1
+
+
+def smc_free_energy(log_evidence_per_chain: np.ndarray, wall_time_s: float = float("nan"), *,
+                    n_stages=None, draws: int | None = None, threshold: float = 0.5,
+                    final_accept=None, bridge=None) -> FreeEnergy:
+    r"""−mean of the per-chain log evidences, se from their spread (needs ≥ 2 chains for a se).
+
+    Self-check (when ``n_stages`` and ``draws`` are given): the spread of the chains' values is
+    compared with the spread an SMC run with a well-mixing kernel would have,
+    :math:`\sigma_{ideal} = \sqrt{n_\text{stages}(1/\text{threshold} - 1)/N}`; if the between-chain
+    sd exceeds ``DISPERSION_LIMIT`` × that, the populations did not represent the tempered
+    posteriors and the note starts with ``"unreliable: ..."`` (the se from a handful of chains
+    is then not trustworthy either).  The se is floored at :math:`\sigma_{ideal}/\sqrt{n_\text{chains}}`:
+    with 2-4 chains their spread can be tiny by chance.  So does a final-stage kernel acceptance rate (``final_accept``,
+    per chain) below ``MIN_FINAL_ACCEPT``: the particles barely moved at beta = 1.  And so does a
+    disagreement with ``bridge`` (a :class:`FreeEnergy` from bridge sampling on the final
+    particles, an estimate that does not depend on the tempering path) by more than
+    ``4 sqrt(se_smc^2 + se_bridge^2)``, where se_smc is at least the ideal sd over sqrt(chains)
+    (so that two chains that agree by chance do not make the test over-strict).
+    """
     values = np.asarray(log_evidence_per_chain, dtype=float)
     se = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else float("nan")
+    note = f"{values.size} independent SMC populations"
+    problems = []
+    if n_stages is not None and draws:
+        stages = float(np.mean(np.asarray(n_stages, dtype=float)))
+        ideal = math.sqrt(stages * max(1.0 / float(threshold) - 1.0, 1e-12) / float(draws))
+        note += f"; {stages:.0f} stages, ideal per-population sd {ideal:.3g}"
+        if values.size > 1:
+            ratio = float(values.std(ddof=1)) / ideal
+            note += f", between-population sd {values.std(ddof=1):.3g} ({ratio:.1f} x ideal)"
+            if se < ideal / math.sqrt(values.size):  # a few chains can agree by chance
+                se = ideal / math.sqrt(values.size)
+                note += "; se floored at ideal sd / sqrt(populations)"
+            if not ratio <= DISPERSION_LIMIT:
+                problems.append(f"populations disagree: between-population sd {values.std(ddof=1):.3g} is "
+                                f"{ratio:.0f} x the {ideal:.3g} of a well-mixing SMC run (the kernel does "
+                                "not equilibrate the tempered posteriors)")
+        else:
+            note += "; 1 population: no between-population check"
+    if final_accept is not None:
+        acc = np.asarray(final_accept, dtype=float)
+        if acc.size and np.all(np.isfinite(acc)):
+            note += f"; final-stage acceptance {acc.min():.2f}-{acc.max():.2f}"
+            if acc.min() < MIN_FINAL_ACCEPT:
+                problems.append(f"final-stage kernel acceptance {acc.min():.2f} < {MIN_FINAL_ACCEPT}")
+    if bridge is not None and np.isfinite(bridge.value) and np.isfinite(bridge.se):
+        floor = ideal / math.sqrt(values.size) if (n_stages is not None and draws) else 0.0
+        se_smc = max(se if np.isfinite(se) else 0.0, floor)
+        gap = abs(-float(values.mean()) - bridge.value)
+        tol = 4.0 * math.hypot(se_smc, bridge.se)
+        note += f"; bridge sampling on the final particles: {bridge.value:.4g} ± {bridge.se:.2g}"
+        if gap > tol:
+            problems.append(f"disagrees with bridge sampling on its own final particles by {gap:.3g} nat "
+                            f"(> 4 combined se = {tol:.3g}: the tempering path is biased)")
+    if problems:
+        note = "unreliable: " + "; ".join(problems) + "; " + note
     return FreeEnergy(value=-float(values.mean()), se=se, kind="estimate", estimator="smc",
-                      wall_time_s=wall_time_s, note=f"{values.size} independent SMC populations")
+                      wall_time_s=wall_time_s, note=note)
+
+
+def _last_finite(stat) -> float:
+    values = np.asarray(stat, dtype=float).ravel()
+    finite = values[np.isfinite(values)]
+    return float(finite[-1]) if finite.size else float("nan")
+
+
+def _bridge_check(model, result, seed):
+    """Bridge sampling on the final particles (None if it cannot run: e.g. too few draws)."""
+    try:
+        from .bridge_sampling import bridge_sampling
+
+        return bridge_sampling(model, result["posterior"], seed=seed)
+    except Exception:  # a failed cross-check must not fail the fit
+        return None
 
 
 def run_smc(model, *, draws, tune, chains, seed, progress, **options):
@@ -48,19 +123,28 @@ def run_smc(model, *, draws, tune, chains, seed, progress, **options):
     stats = raw["sample_stats"]
     log_ev = np.array([_final_log_evidence(stats["log_marginal_likelihood"].values[c])
                        for c in range(stats.sizes["chain"])])
-    n_stages = np.array([len(np.atleast_1d(stats["beta"].values[c])) for c in range(stats.sizes["chain"])])
+    n_chain = stats.sizes["chain"]
+    n_stages = np.array([int(np.isfinite(np.asarray(stats["beta"].values[c], float)).sum()) for c in range(n_chain)])
+    acc_name = next((k for k in ("accept_rate", "mean_accept_rate") if k in stats), None)
+    final_acc = np.array([_last_finite(stats[acc_name].values[c]) if acc_name else np.nan
+                          for c in range(n_chain)], dtype=float)
+    final_beta = np.array([_last_finite(stats["beta"].values[c]) for c in range(n_chain)], dtype=float)
     result = xr.DataTree()
     for name in raw.children:
         if name != "sample_stats":
             result[name] = raw[name]
     result["sample_stats"] = xr.DataTree(xr.Dataset(
-        {"log_marginal_likelihood": ("chain", log_ev), "n_stages": ("chain", n_stages)},
+        {"log_marginal_likelihood": ("chain", log_ev), "n_stages": ("chain", n_stages),
+         "final_accept_rate": ("chain", final_acc), "final_beta": ("chain", final_beta)},
         coords={"chain": np.arange(log_ev.size)}))
     result.attrs["physml_backend"] = "pymc"
     diag = mcmc_diagnostics(result)
     diag["n_stages_max"] = int(n_stages.max())
     set_diagnostics(result, diag)
-    add_free_energy(result, smc_free_energy(log_ev, wall))
+    add_free_energy(result, smc_free_energy(log_ev, wall, n_stages=n_stages, draws=draws,
+                                            threshold=float(options.get("threshold", 0.5)),
+                                            final_accept=final_acc if acc_name else None,
+                                            bridge=_bridge_check(model, result, seed)))
     return result
 
 

@@ -36,7 +36,7 @@ import threading
 
 import numpy as np
 
-from .model_density import model_density
+from .model_density import log_mean_exp, model_density, relative_weights_se
 from .records import FreeEnergy
 from .registry import FreeEnergyEstimator, register_free_energy
 
@@ -110,6 +110,122 @@ def discretisation_error(ladder, means, variances) -> tuple[float, str]:
     return full["discretisation"], "size of the Friel-Pettitt correction"
 
 
+def log_trapezoid_rules(ladder, means, variances, mcse_means=None, mcse_variances=None) -> dict:
+    r"""Trapezoid and cubic-Hermite rules for :math:`\int_{t_1}^{1} E_t\,dt` in :math:`s = \ln t`.
+
+    With :math:`g(s) = t E_t` and :math:`g'(s) = t E_t + t^2 V_t` the integral is
+    :math:`\int g\,ds`; the corrected (Hermite) rule in ``s`` is exact for
+    :math:`E_t = a + b/t` -- the posterior-dominated regime
+    :math:`E_t \approx \ln\hat L - d/(2t)` -- where the rule in ``t`` needs very fine rungs.
+    ``ladder`` must be strictly increasing, positive, ending at 1.  Returns the same keys as
+    :func:`trapezoid_rules` (weights of E_k and V_k included).
+    """
+    t = np.asarray(ladder, dtype=float)
+    e = np.asarray(means, dtype=float)
+    v = np.asarray(variances, dtype=float)
+    if t.ndim != 1 or t.size < 2 or np.any(np.diff(t) <= 0) or not t[0] > 0:
+        raise ValueError("ladder must be a strictly increasing, positive 1-D array with at least 2 rungs")
+    if not np.isclose(t[-1], 1.0):
+        raise ValueError(f"ladder must end at 1, got {t[-1]}")
+    h = np.diff(np.log(t))
+    a = np.zeros_like(t)  # trapezoid weights of g_k
+    a[:-1] += h / 2
+    a[1:] += h / 2
+    c = np.zeros_like(t)  # Hermite weights of g'_k
+    c[:-1] += h**2 / 12
+    c[1:] -= h**2 / 12
+    w_e = (a + c) * t  # g = tE, g' = tE + t^2 V
+    w_v = c * t**2
+    trap = float((a * t) @ e)
+    corrected = float(w_e @ e + w_v @ v)
+    mc_se = float("nan")
+    if mcse_means is not None:
+        var = np.sum((w_e * np.asarray(mcse_means, float)) ** 2)
+        if mcse_variances is not None:
+            var += np.sum((w_v * np.asarray(mcse_variances, float)) ** 2)
+        mc_se = float(np.sqrt(var))
+    return {"trapezoid": trap, "corrected": corrected, "mc_se": mc_se,
+            "discretisation": abs(corrected - trap), "weights_mean": w_e, "weights_var": w_v}
+
+
+def log_discretisation_error(ladder, means, variances) -> tuple[float, str]:
+    """Error estimate of :func:`log_trapezoid_rules` (``corrected``) on ``ladder`` (t_1 > 0 ... 1).
+
+    Richardson with every other rung, |C_n - C_{n/2}| / 15 (the Hermite rule is O(h^4)), when
+    the rung count is odd; otherwise |C_n - C_{(n-1)/2}| over rungs 1, 3, ..., n (no 1/15: the
+    two ladders do not nest cleanly, so conservative).
+    """
+    t = np.asarray(ladder, dtype=float)
+    e = np.asarray(means, dtype=float)
+    v = np.asarray(variances, dtype=float)
+    full = log_trapezoid_rules(t, e, v)["corrected"]
+    if t.size < 3:
+        return abs(full - log_trapezoid_rules(t, e, v)["trapezoid"]), "size of the Hermite correction"
+    if t.size % 2 == 1:
+        half = log_trapezoid_rules(t[::2], e[::2], v[::2])["corrected"]
+        return abs(full - half) / 15.0, "two ladders, Richardson h^4"
+    # keep the first and the last rung, drop every other one in between
+    idx = np.r_[0, np.arange(1, t.size, 2)]
+    if idx[-1] != t.size - 1:
+        idx = np.r_[idx, t.size - 1]
+    half = log_trapezoid_rules(t[idx], e[idx], v[idx])["corrected"]
+    return abs(full - half), "two ladders (not nested), |difference|"
+
+
+def _hermite_t(t, e, v) -> float:
+    """Friel-Pettitt (cubic-Hermite) rule in t over any increasing ladder (no end-point checks)."""
+    h = np.diff(t)
+    return float(np.sum(h / 2 * (e[1:] + e[:-1])) - np.sum(h**2 / 12 * (v[1:] - v[:-1])))
+
+
+def first_rung(loglik_prior, t_max: float, *, ess_fraction: float = 0.5) -> float:
+    r"""Largest :math:`t_1 \le t_{max}` at which prior importance sampling of
+    :math:`Z(t_1) = \mathbb{E}_{prior}[L^{t_1}]` is safe.
+
+    :math:`t_1 = 1/(\max \ln L - \mathrm{median}\,\ln L)` over the prior draws (the weights of
+    the upper half of the draws then lie within a factor e), halved until the weights' Kish
+    ESS is at least ``ess_fraction`` of the draws.  Heavy lower tails of :math:`\ln L` (e.g.
+    :math:`\sigma \to 0` under a half-normal prior, where :math:`E_0 = -\infty`) only give
+    weights near zero and do not matter.
+    """
+    ll = np.asarray(loglik_prior, dtype=float).ravel()
+    ll = ll[np.isfinite(ll)]
+    if ll.size < 2:
+        raise ValueError("need at least 2 finite prior log-likelihood draws")
+    spread = float(np.max(ll) - np.median(ll))
+    t1 = float(t_max) if spread <= 0 else min(float(t_max), 1.0 / spread)
+    for _ in range(200):
+        lw = t1 * (ll - ll.max())
+        w = np.exp(lw)
+        if w.sum() ** 2 / np.sum(w**2) >= ess_fraction * ll.size:
+            break
+        t1 /= 2.0
+    return t1
+
+
+def auto_ladder(t1: float, n_rungs: int = 20, power: float = 5.0, rungs_per_decade: float = 4.0) -> np.ndarray:
+    r"""Ladder from ``t1`` > 0 to 1: geometric at ``rungs_per_decade`` up to where the power ladder
+    :math:`(k/n)^{power}` becomes finer than that ratio, then the power ladder's rungs.
+
+    The integrand :math:`E_t` changes on the scale of :math:`t` itself wherever the likelihood
+    starts to dominate the prior (d E/d ln t = t Var_t ~ d/2), so a vague prior with a sharp
+    posterior needs rungs spread evenly in :math:`\ln t` over many decades.
+    """
+    if not 0 < t1 < 1:
+        raise ValueError(f"t1 must lie in (0, 1), got {t1}")
+    r = 10.0 ** (1.0 / float(rungs_per_decade))
+    p = power_ladder(n_rungs, power)[1:]
+    # power rungs whose ratio to the previous one is <= r (and that lie above t1)
+    ratios = np.r_[np.inf, p[1:] / p[:-1]]
+    keep = p[(ratios <= r * (1 + 1e-12)) & (p > t1 * r)]
+    if keep.size == 0:
+        keep = np.array([1.0])
+    top = keep[0]
+    n_geo = max(int(np.ceil(np.log(top / t1) / np.log(r))), 1)
+    geo = t1 * (top / t1) ** (np.arange(n_geo) / n_geo)
+    return np.r_[geo, keep]
+
+
 def _tempered(model):
     """(compiled nutpie model of the tempered clone, names) — compiled once per model object."""
     with _LOCK:
@@ -171,28 +287,53 @@ def _rung_stats(ll: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def thermodynamic_integration(model, *, n_rungs: int = 20, power: float = 5.0, ladder=None,
-                              draws: int = 500, tune: int = 500, chains: int = 2, seed: int = 0,
-                              return_details: bool = False, **nutpie_kwargs):
-    """−ln p(data) by power posteriors; returns a :class:`FreeEnergy` (kind ``estimate``).
+                              rungs_per_decade: float = 4.0, draws: int = 500, tune: int = 500,
+                              chains: int = 2, seed: int = 0, return_details: bool = False,
+                              **nutpie_kwargs):
+    r"""−ln p(data) by power posteriors; returns a :class:`FreeEnergy` (kind ``estimate``).
 
-    ``ladder`` (increasing, from 0 to 1) overrides ``n_rungs``/``power``.  With
-    ``return_details=True`` returns ``(record, details)`` where ``details`` has the ladder,
-    per-rung means/variances/MCSEs, both rules and the error budget.
+    Default ladder (``ladder=None``): exact prior draws give :math:`t_1` (:func:`first_rung`);
+    :math:`\ln Z(t_1)` is estimated by importance sampling from the prior (one stepping
+    stone; its delta-method se enters the budget), and :math:`\int_{t_1}^1 E_t\,dt` by the
+    Hermite rule in :math:`\ln t` (:func:`log_trapezoid_rules`) over :func:`auto_ladder`
+    (geometric at ``rungs_per_decade`` near :math:`t_1`, then the :math:`(k/n)^{power}` rungs).
+    A user ``ladder`` starting at 0 uses the Friel–Pettitt rule in ``t`` (the prior as rung 0);
+    one starting above 0 is used like the default ladder.
+
+    Self-check: the record's note starts with ``"unreliable: ..."`` when the rules in ``t`` and
+    in ``ln t`` on the same rungs disagree by more than 4 se (the ladder does not resolve the
+    integrand, so neither the value nor the discretisation error estimate can be trusted), when
+    the discretisation error dominates the budget and exceeds 0.5 nat, or when the se exceeds
+    1 nat.  With ``return_details=True`` returns ``(record, details)``.
     """
     for name, val, low in (("draws", draws, 4), ("tune", tune, 0), ("chains", chains, 1)):
         if int(val) < low:
             raise ValueError(f"{name} must be >= {low}, got {val}")
-    t = power_ladder(n_rungs, power) if ladder is None else np.asarray(ladder, dtype=float)
     t0 = time.perf_counter()
     dens = model_density(model)
     _tempered(model)  # first call per model compiles (counted in wall time); later calls reuse it
-    seeds = np.random.SeedSequence(int(seed)).generate_state(len(t) + 1)
+    n_prior = int(draws) * int(chains)
+    ss = np.random.SeedSequence(int(seed))
+    prior_seed, rung_ss = ss.spawn(2)
+    x0 = dens.sample_prior(n_prior, np.random.default_rng(prior_seed))
+    ll0 = dens.log_likelihood(x0)
+    if ladder is None:
+        t1 = first_rung(ll0, power_ladder(n_rungs, power)[1])
+        t = auto_ladder(t1, n_rungs, power, rungs_per_decade)
+        how = f"auto ladder: t1={t1:.3g} from the prior draws, {rungs_per_decade:g}/decade then (k/{n_rungs})^{power:g}"
+    else:
+        t = np.asarray(ladder, dtype=float)
+        if t.ndim != 1 or t.size < 2 or np.any(np.diff(t) <= 0) or not (0 <= t[0] < 1) \
+                or not np.isclose(t[-1], 1.0):
+            raise ValueError("ladder must increase strictly from t >= 0 to 1")
+        how = "user ladder"
+    legacy = t[0] == 0.0
+    seeds = rung_ss.generate_state(len(t) + 1)
     means, variances, se_m, se_v = [], [], [], []
     divergences = 0
     for k, beta in enumerate(t):
         if beta == 0.0:
-            x = dens.sample_prior(int(draws) * int(chains), np.random.default_rng(seeds[k]))
-            ll = dens.log_likelihood(x).reshape(int(chains), int(draws))
+            ll = ll0.reshape(int(chains), int(draws))
         else:
             tr = sample_power_posterior(model, beta, draws=draws, tune=tune, chains=chains,
                                         seed=int(seeds[k] % 2**31), **nutpie_kwargs)
@@ -206,24 +347,55 @@ def thermodynamic_integration(model, *, n_rungs: int = 20, power: float = 5.0, l
         variances.append(v)
         se_m.append(sm)
         se_v.append(sv)
-    rules = trapezoid_rules(t, means, variances, se_m, se_v)
-    disc, disc_how = discretisation_error(t, means, variances)
-    se = float(np.hypot(rules["mc_se"], disc))
+    means, variances = np.array(means), np.array(variances)
+    se_m, se_v = np.array(se_m), np.array(se_v)
+    if legacy:
+        rules = trapezoid_rules(t, means, variances, se_m, se_v)
+        disc, disc_how = discretisation_error(t, means, variances)
+        # the same rungs by the rule in ln t above t_1 (the prior segment [0, t_1] stays in t)
+        alt = (_hermite_t(t[:2], means[:2], variances[:2])
+               + log_trapezoid_rules(t[1:], means[1:], variances[1:])["corrected"]) if t.size > 2 \
+            else rules["corrected"]
+        log_z, mc_se = rules["corrected"], rules["mc_se"]
+        log_z_prior, se_prior = 0.0, 0.0
+        rule_name = "Friel-Pettitt corrected trapezoid in t"
+    else:
+        lw = t[0] * ll0
+        log_z_prior = float(log_mean_exp(lw))
+        se_prior = relative_weights_se(lw)
+        rules = log_trapezoid_rules(t, means, variances, se_m, se_v)
+        disc, disc_how = log_discretisation_error(t, means, variances)
+        log_z = log_z_prior + rules["corrected"]
+        mc_se = float(np.hypot(rules["mc_se"], se_prior))
+        alt = log_z_prior + _hermite_t(t, means, variances)  # the same rungs, rule in t
+        rule_name = f"ln Z(t1) by prior importance sampling (se {se_prior:.2g}) + Hermite rule in ln t"
+    se = float(np.hypot(mc_se, disc))
+    rule_gap = abs(log_z - alt)
     wall = time.perf_counter() - t0
-    note = (f"power posteriors, {len(t)} rungs (t=(k/n)^{power:g})" if ladder is None else
-            f"power posteriors, {len(t)} rungs (user ladder)")
-    note += (f"; Friel-Pettitt corrected trapezoid; se = MCSE {rules['mc_se']:.3g} (+) "
-             f"discretisation {disc:.3g} ({disc_how})")
+    note = (f"power posteriors, {len(t)} rungs ({how}); {rule_name}; se = MCSE {mc_se:.3g} (+) "
+            f"discretisation {disc:.3g} ({disc_how}); rules in t and ln t differ by {rule_gap:.3g}")
     if divergences:
         note += f"; {divergences} divergences"
-    rec = FreeEnergy(value=-rules["corrected"], se=se, kind="estimate", estimator="ti",
-                     wall_time_s=wall, note=note)
+    problems = []
+    if not np.isfinite(log_z) or not np.isfinite(se):
+        problems.append("non-finite estimate")
+    if rule_gap > 4 * se:
+        problems.append(f"quadrature rules in t and ln t disagree by {rule_gap:.3g} > 4 se "
+                        "(the ladder does not resolve E_t)")
+    if disc > 0.5 and disc > mc_se:
+        problems.append(f"discretisation error {disc:.3g} nat dominates the Monte Carlo error")
+    if se > 1.0:
+        problems.append(f"se {se:.3g} > 1 nat")
+    if problems:
+        note = "unreliable: " + "; ".join(problems) + " (use more rungs/draws); " + note
+    rec = FreeEnergy(value=-log_z, se=se, kind="estimate", estimator="ti", wall_time_s=wall, note=note)
     if return_details:
-        details = {"ladder": t, "means": np.array(means), "variances": np.array(variances),
-                   "mcse_means": np.array(se_m), "mcse_variances": np.array(se_v),
-                   "trapezoid": rules["trapezoid"], "corrected": rules["corrected"],
-                   "mc_se": rules["mc_se"], "discretisation": disc, "discretisation_method": disc_how,
-                   "divergences": divergences}
+        details = {"ladder": t, "means": means, "variances": variances,
+                   "mcse_means": se_m, "mcse_variances": se_v,
+                   "trapezoid": rules["trapezoid"], "corrected": rules["corrected"], "log_z": log_z,
+                   "log_z_prior_segment": log_z_prior, "se_prior_segment": se_prior,
+                   "mc_se": mc_se, "discretisation": disc, "discretisation_method": disc_how,
+                   "rule_gap": rule_gap, "divergences": divergences, "unreliable": bool(problems)}
         return rec, details
     return rec
 

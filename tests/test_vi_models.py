@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pymc as pm
 
-POSTERIORDB = Path("/work/shared/data/posteriordb")
+POSTERIORDB = Path(__file__).resolve().parent / "data" / "posteriordb"  # vendored copy of posteriordb's sblrc
 
 
 def sblrc():
