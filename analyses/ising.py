@@ -255,8 +255,10 @@ def _report(summary: dict, spec) -> str:
                      " (⟨|M|⟩ has no closed form at finite L; Yang's L = ∞ value is "
                      f"{ref['yang_magnetisation']:.4f})"), "",
               "## Free energy −ln Z (nats)", ""]
-    lines.append(markdown_table(["estimator", "kind", "−ln Z", "error vs exact", "z"],
-                                [[r["estimator"], r["kind"], pm_fmt(r["value"], r["se"]), r["error"], r["z"]]
+    lines.append(markdown_table(["estimator", "kind", "−ln Z", "error vs exact", "error / se"],
+                                [[r["estimator"], r["kind"],
+                                  pm_fmt(r["value"], r["se"]) if r["se"] else f"{r['value']:.6f}",
+                                  f"{r['error']:+.4f}", r["z"]]
                                  for r in summary["free_energy"]]))
     lines += ["", "Mean field is −ELBO, an upper bound on −ln Z (Gibbs–Bogoliubov); Bethe is not a bound in "
                   "general (for ferromagnets Z_Bethe ≤ Z). AIS: E[Ẑ] = Z, so −ln Ẑ is a stochastic upper bound.", "",
