@@ -6,6 +6,7 @@ from importlib import import_module
 ANALYSES = {
     "regression": ("regression", "Bayesian linear regression: energy ↔ −ln p, free energy ↔ −ln evidence (exact NIG)"),
     "ising": ("ising", "Ising model: exact Kaufman/Onsager, checkerboard & cluster samplers, mean field, Bethe, TI and AIS"),
+    "denoise": ("denoise", "Ising-prior image denoising: Gibbs/Metropolis, mean field (CAVI), Hubbard–Stratonovich + NUTS / ADVI, exact 4×4 and TI/AIS evidence"),
     "rbm": ("rbm", "Restricted Boltzmann machine: exact vs AIS ln Z, exact-gradient/CD/PCD learning, Bayesian RBM by NUTS and ADVI"),
 }
 

@@ -18,7 +18,7 @@ from ..inference.registry import METHODS
 from ..models import ising as im
 from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
                      write_json_atomic, write_text_atomic)
-from .settings import merge_settings
+from .settings import merge_settings, resolve_sizes
 
 DEFAULTS = {
     "L": 16, "K": im.K_CRITICAL, "h": 0.0, "boundary": "periodic",
@@ -34,16 +34,7 @@ def _sizes(s: dict, quick: bool) -> dict:
     q = {"draws": 400, "chains": 2, "k_points": 5, "ti_rungs": 9, "ti_draws": 150, "ais_temps": 150, "ais_runs": 16}
     f = {"draws": 3000, "chains": 4, "k_points": 13, "ti_rungs": 33, "ti_draws": 1000, "ais_temps": 1000,
          "ais_runs": 32}
-    base = q if quick else f
-    out = {}
-    for k, v in base.items():
-        val = s[k]
-        if isinstance(val, bool) or not isinstance(val, int) or val < 0:
-            raise ValueError(f"setting {k} must be an integer >= 1 (or 0 for the default), got {val!r}")
-        out[k] = val or v
-    if (out["ti_rungs"] - 1) % 4 or out["ti_rungs"] < 5:
-        raise ValueError(f"setting ti_rungs must be 4m + 1 >= 5, got {out['ti_rungs']}")
-    return out
+    return resolve_sizes(s, q if quick else f)
 
 
 def _exact_at(L, K, h, boundary):

@@ -30,3 +30,20 @@ def merge_settings(defaults: dict, overrides: dict) -> dict:
         except ValueError:
             raise ValueError(f"setting {key} must be of type {kind.__name__}, got {raw!r}") from None
     return out
+
+
+def resolve_sizes(settings: dict, defaults: dict) -> dict:
+    """Run sizes: each ``settings[key]`` > 0 overrides ``defaults[key]``; 0 means "use the default".
+
+    Raises ``ValueError`` naming the key for a negative or non-integer size, and for a
+    ``ti_rungs`` that Simpson's rule with Richardson error estimation cannot use (4m + 1 ≥ 5).
+    """
+    out = {}
+    for key, default in defaults.items():
+        value = settings[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"setting {key} must be an integer >= 1 (or 0 for the default), got {value!r}")
+        out[key] = value or default
+    if "ti_rungs" in out and ((out["ti_rungs"] - 1) % 4 or out["ti_rungs"] < 5):
+        raise ValueError(f"setting ti_rungs must be 4m + 1 >= 5, got {out['ti_rungs']}")
+    return out

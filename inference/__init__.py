@@ -12,6 +12,7 @@ from .convergence import posterior_table, mcmc_diagnostics
 from . import mcmc, smc, vi  # noqa: F401,E402  (nuts, metropolis, smc, advi, fullrank_advi)
 from . import thermodynamic_integration, bridge_sampling, importance_sampling, ais  # noqa: F401,E402
 from . import lattice, checkerboard, swendsen_wang, wolff, ising_free_energy, mean_field, bethe  # noqa: F401,E402
+from . import hubbard_stratonovich  # noqa: F401,E402
 from . import rbm_exact, rbm_gibbs, rbm_ais, contrastive_divergence  # noqa: F401,E402
 
 from .checkerboard import CheckerboardStep  # noqa: E402
