@@ -16,6 +16,7 @@ from ..inference.mean_field import mean_field
 from ..inference.records import diagnostics, free_energies
 from ..models import continuous_ising as ci
 from ..models import denoise as dn
+from .compare import convergence_warnings
 from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
                      write_json_atomic, write_text_atomic)
 from .settings import merge_settings, resolve_sizes
@@ -108,6 +109,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
             rb = rb_marginals_from_spins(post, spins)  # E[s_i | s_-i] = tanh(local field)
             p_up, p_se = 0.5 * (1 + rb.mean(axis=(0, 1))), 0.5 * _mcse_map(rb)
             row["diagnostics"] = {k: v for k, v in diagnostics(dt).items() if k in ("max_rhat", "min_ess_bulk")}
+            row["warnings"] = convergence_warnings(m, dt)
             save_datatree_atomic(dt, out_dir / f"{m}.nc")
             if m == "heat_bath":
                 fe = thermodynamic_integration(post, n_rungs=size["ti_rungs"], draws=size["ti_draws"],
@@ -122,6 +124,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
             mf = mean_field(post, init=np.tanh(post.field))
             p_up, p_se = 0.5 * (1 + mf.magnetisation), np.zeros(n)
             row["diagnostics"] = {"converged": mf.converged, "n_iter": mf.n_iter}
+            row["warnings"] = [] if mf.converged else [f"**{m} did NOT converge** after {mf.n_iter} iterations"]
             v, se = neg_log_evidence(mf.free_energy, 0.0)
             evidence.append({"method": m, "estimator": "mean_field", "kind": "upper_bound" if prior_se == 0 else
                              "estimate", "value": v, "se": se, "note": "F_MF(posterior) + exact ln Z_prior"})
@@ -142,6 +145,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
             diag = diagnostics(dt)
             row["diagnostics"] = {k: diag[k] for k in ("max_rhat", "min_ess_bulk", "divergences", "converged",
                                                        "pareto_k") if k in diag}
+            row["warnings"] = convergence_warnings(m, dt)
             save_datatree_atomic(dt, out_dir / f"{m}.nc")
             for rec in free_energies(dt):
                 v, se = neg_log_evidence(rec.value, rec.se)
@@ -239,15 +243,7 @@ def _report(summary: dict, d: dn.DenoiseData) -> str:
              f"ln p(y) = Σ_i a_i + ln Z(K, h) − ln Z(K, 0); ln Z(K, 0) = {ref['log_z_prior']:.6f} "
              f"({ref['log_z_prior_source']}). Reference marginals: {ref['marginals']}. "
              f"HS shift c = {summary['hs_shift']:.4g}.", ""]
-    warn = []
-    for m, r in summary["fits"].items():
-        dg = r.get("diagnostics", {})
-        if dg.get("max_rhat") is not None and isinstance(dg.get("max_rhat"), float) and dg["max_rhat"] > 1.01:
-            warn.append(f"- **{m}**: R-hat {dg['max_rhat']:.3f} > 1.01")
-        if dg.get("converged") is False:
-            warn.append(f"- **{m}**: did not converge")
-        if dg.get("divergences"):
-            warn.append(f"- **{m}**: {dg['divergences']} divergences")
+    warn = [f"- {w}" for r in summary["fits"].values() for w in r.get("warnings", [])]
     if warn:
         lines += ["## Warnings", ""] + warn + [""]
     lines += ["## Marginal maps", "",
@@ -262,7 +258,7 @@ def _report(summary: dict, d: dn.DenoiseData) -> str:
     lines += ["", "Σ Var(s_i) = Σ (1 − ⟨s_i⟩²): mean field is over-confident (smaller than the MCMC value).", "",
               "## Evidence −ln p(y) (nats)", ""]
     lines.append(markdown_table(["method", "estimator", "kind", "−ln p(y)", "error vs exact", "z"],
-                                [[e["method"], e["estimator"], e["kind"], pm_fmt(e["value"], e["se"]),
+                                [[e["method"], e["estimator"], e["kind"], pm_fmt(e["value"], e["se"]) if e["se"] else f"{e['value']:.3f}",
                                   e.get("error"), e.get("z")] for e in summary["evidence"]]))
     lines += ["", "Mean field and ADVI give −ELBO, an upper bound on −ln p(y) (when ln Z_prior is exact). "
                   "Spin TI integrates ⟨Σ K s_i s_j⟩ over the coupling scale; AIS anneals along it.", "",
