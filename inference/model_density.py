@@ -156,7 +156,7 @@ def _compile(model) -> ModelDensity:
     import pymc as pm
     from pytensor.graph.replace import graph_replace, vectorize_graph
 
-    if not model.observed_RVs:
+    if not model.observed_RVs and not model.potentials:
         raise ValueError("the model has no observed data: the evidence p(data) is undefined")
     discrete = [rv.name for rv in model.free_RVs if rv.type.dtype.startswith(("int", "uint", "bool"))]
     if discrete:
@@ -179,7 +179,9 @@ def _compile(model) -> ModelDensity:
     ndim = start
 
     log_prior = model.logp(vars=free, jacobian=True, sum=True)
-    log_lik = model.logp(vars=list(model.observed_RVs), sum=True)
+    # Potentials count as likelihood terms (as in PyMC's own tempered SMC, whose "likelihood" is
+    # model.datalogp): they are tempered together with the data and are part of the evidence.
+    log_lik = model.logp(vars=list(model.observed_RVs) + list(model.potentials), sum=True)
     log_prior, log_lik = graph_replace([log_prior, log_lik], rep, strict=False)
     X = pt.matrix("X_flat", dtype="float64")
     lp_b, ll_b = vectorize_graph([log_prior, log_lik], {x: X})

@@ -34,8 +34,9 @@ class FreeEnergy:
     For a Bayesian model :math:`Z = p(\mathrm{data})`, so :math:`F = -\ln p(\mathrm{data})`.
 
     ``kind`` says what the number is: ``exact``; ``upper_bound`` (e.g. −ELBO,
-    which is :math:`F + \mathrm{KL}(q\,\|\,p)`); ``lower_bound`` (e.g. −ln of an
-    unbiased AIS estimate of Z, which is a stochastic bound); or ``estimate``.
+    which is :math:`F + \mathrm{KL}(q\,\|\,p)`); ``lower_bound`` (e.g. −ln of a
+    stochastic upper bound on Z, as reverse AIS gives); or ``estimate``. (Forward AIS
+    and SMC are unbiased for Z, so their −ln Ẑ errs *high* on average: kind ``estimate``.)
     ``pareto_k`` is set where the estimate rests on importance weights.
     """
 
@@ -123,7 +124,7 @@ def diagnostics(dt: xr.DataTree) -> dict:
 
 def _scalar(v):
     if isinstance(v, (bool, np.bool_)):
-        return np.bool_(v)  # netCDF stores it as int8 with a flag; read back as bool by h5netcdf
+        return np.bool_(v)  # netCDF has no bool type: xarray stores it as int8 with a flag and restores it
     if isinstance(v, (int, np.integer)):
         return np.int64(v)
     if isinstance(v, (float, np.floating)):

@@ -244,6 +244,8 @@ def _tempered(model):
             # log-likelihood in terms of the random variables, so that it is both a
             # Potential (logp += (beta - 1) * loglik) and a stored Deterministic
             terms = [pm.logp(obs, tempered.rvs_to_values[obs]).sum() for obs in tempered.observed_RVs]
+            # the model's own potentials are likelihood terms too (as in model_density and PyMC's SMC)
+            terms += [pot.sum() for pot in tempered.potentials]
             loglik = terms[0] if len(terms) == 1 else pt.add(*terms)
             pm.Potential("__physml_ti_tempering", (beta - 1.0) * loglik)
             pm.Deterministic(LOGLIK_NAME, loglik)

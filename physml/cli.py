@@ -6,6 +6,7 @@ Bad input prints one line on stderr and exits with status 2; no result file is l
 from __future__ import annotations
 
 import argparse
+import logging
 import shutil
 import sys
 import tempfile
@@ -70,6 +71,8 @@ def _run_one(name: str, args, settings: dict, out_root: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # physml prints its own one-line progress; PyMC's per-fit chatter would drown it.
+    logging.getLogger("pymc").setLevel(logging.ERROR)
     try:
         if args.command == "list":
             from physml.analyses import ANALYSES
