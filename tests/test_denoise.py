@@ -1,6 +1,7 @@
 """Ising-prior denoising: 4×4 posterior marginals and evidence of every method against enumeration."""
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -97,7 +98,11 @@ def test_evidence_hs_bridge_and_spin_ti(case, hs_nuts):
 def test_hs_advi_bound_and_valid_map(case):
     d, ex = case["data"], case["exact"]
     model = dn.hs_posterior_model(d)
-    dt = fit(model, "advi", draws=300, seed=1, free_energy=(), max_steps=1000)  # a bound needs no convergence
+    from physml.inference.vi import VIConvergenceWarning
+
+    with warnings.catch_warnings():  # any q gives −ELBO ≥ F: a capped, unconverged fit still tests the bound
+        warnings.simplefilter("ignore", VIConvergenceWarning)
+        dt = fit(model, "advi", draws=300, seed=1, free_energy=(), max_steps=1000)
     rec = next(r for r in free_energies(dt) if r.estimator == "neg_elbo")
     assert rec.value > -ex["log_z_posterior"] - 4 * rec.se  # Gibbs–Bogoliubov
     p = 0.5 * (1 + ci.spin_summary(model, dt, abs_magnetisation=False)["spin_mean"]["mean"])
