@@ -103,14 +103,21 @@ def sweep_table(spins, nbr, table, order, starts, u, colours):
 
 
 @numba.njit(cache=True)
-def spin_observables(spins, edges, n):
-    """(bond energy per spin −Σ s_i s_j / N, magnetisation per spin M/N)."""
+def _edge_observables(spins, edges, n):
+    """(Σ over edges of s_i s_j, Σ_i s_i) as integers: the sums every observable here is built from."""
     b = 0
     for e in range(edges.shape[0]):
         b += spins[edges[e, 0]] * spins[edges[e, 1]]
     m = 0
     for i in range(n):
         m += spins[i]
+    return b, m
+
+
+@numba.njit(cache=True)
+def spin_observables(spins, edges, n):
+    """(bond energy per spin −Σ s_i s_j / N, magnetisation per spin M/N)."""
+    b, m = _edge_observables(spins, edges, n)
     return -b / n, m / n
 
 
@@ -250,15 +257,6 @@ def square_observables(spins, L):
     return b, m
 
 
-@numba.njit(cache=True)
-def _edge_observables(spins, edges, n):
-    b = 0
-    for e in range(edges.shape[0]):
-        b += spins[edges[e, 0]] * spins[edges[e, 1]]
-    m = 0
-    for i in range(n):
-        m += spins[i]
-    return b, m
 
 
 @numba.njit(cache=True)
