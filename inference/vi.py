@@ -9,9 +9,9 @@ Why not ``pm.fit``?
     defaults stop far from the optimum (mean-field sds 4.5× too wide, full-rank 80–100×)
     and nothing says so: the default optimiser takes steps of fixed size in raw
     parameter units and there is no convergence test.  Driving ``pm.fit`` with
-    callbacks would keep both problems.  This module instead compiles, once per model,
-    a *batched* PyTensor function returning :math:`\log p` and its gradient for a
-    matrix of points, and runs the optimisation loop in NumPy; that gives full control
+    callbacks would keep both problems.  This module instead uses the *batched*
+    :math:`\log p` and gradient for a matrix of points that :mod:`.model_density` compiles
+    once per model (shared with the evidence estimators), and runs the optimisation loop in NumPy; that gives full control
     of initialisation, parameterisation, gradient estimator, step sizes and stopping,
     and is several times faster per step than ``pm.fit``'s machinery on small models.
 
@@ -65,21 +65,17 @@ import json
 import math
 import time
 import warnings
-import weakref
 
 import numpy as np
 import pymc as pm
-import pytensor.tensor as pt
 import scipy.linalg
 import scipy.optimize
 import xarray as xr
 from arviz_base import dict_to_dataset
 from arviz_stats.base import array_stats
 from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
-from pymc.pytensorf import compile as compile_pymc
-from pymc.pytensorf import join_nonshared_inputs
-from pytensor.graph.replace import vectorize_graph
 
+from .model_density import ModelDensity, model_density
 from .pymc_compat import continuous_only
 from .records import FreeEnergy, add_free_energy, set_diagnostics
 from .registry import Method, register_method
@@ -98,128 +94,30 @@ class VIConvergenceWarning(UserWarning):
 # compiled log density, once per model
 # ----------------------------------------------------------------------------------------
 
-class _Compiled:
-    """Batched log density (+ gradient) and constrained-value maps of one ``pm.Model``."""
+def compiled_logp(model: pm.Model) -> ModelDensity:
+    """The compiled batched log density of ``model``: the shared :class:`~.model_density.ModelDensity`.
 
-    def __init__(self, model: pm.Model):
-        self.signature = _signature(model)
-        ip = model.initial_point()
-        value_vars = list(model.value_vars)
-        self.names = [v.name for v in value_vars]
-        self.shapes = [tuple(np.shape(ip[n])) for n in self.names]
-        self.sizes = [int(np.prod(s, dtype=int)) for s in self.shapes]
-        self.x0 = np.concatenate([np.ravel(ip[n]) for n in self.names]).astype(float) if self.names else np.zeros(0)
-        self.ndim = int(self.x0.size)
-        self.param_names = []
-        for n, s in zip(self.names, self.shapes):
-            if s == ():
-                self.param_names.append(n)
-            else:
-                self.param_names.extend(f"{n}[{','.join(map(str, idx))}]" for idx in np.ndindex(*s))
-
-        logp = model.logp(jacobian=True)
-        [logp_flat], x = join_nonshared_inputs(ip, [logp], value_vars)
-        xb = pt.matrix("theta_batch", dtype=x.dtype)
-        # pymc's compile turns parameter checks into -inf (honouring model.check_bounds)
-        with model:
-            try:
-                lp_b = vectorize_graph(logp_flat, {x: xb})
-                g_b = pt.grad(lp_b.sum(), xb)
-                self._batch = compile_pymc([xb], [lp_b, g_b])
-                self._batch_lp = compile_pymc([xb], lp_b)
-            except Exception:  # pragma: no cover - exotic ops without a batched form
-                self._batch = self._batch_lp = None
-        if self._batch is None:  # pragma: no cover
-            g = pt.grad(logp_flat, x)
-            with model:
-                single = compile_pymc([x], [logp_flat, g])
-                single_lp = compile_pymc([x], logp_flat)
-
-            def _loop(X):
-                out = [single(r) for r in X]
-                return np.array([o[0] for o in out]), np.array([o[1] for o in out])
-
-            self._batch = _loop
-            self._batch_lp = lambda X: np.array([single_lp(r) for r in X])
-
-        # constrained free RVs + deterministics, as pm.sample stores them
-        self.out_names = [rv.name for rv in model.free_RVs] + [d.name for d in model.deterministics]
-        outs = model.replace_rvs_by_values(list(model.free_RVs) + list(model.deterministics))
-        outs_flat, x2 = join_nonshared_inputs(ip, outs, value_vars)
-        xb2 = pt.matrix("theta_batch2", dtype=x2.dtype)
-        try:
-            outs_b = vectorize_graph(outs_flat, {x2: xb2})
-            with model:
-                fn = compile_pymc([xb2], outs_b)
-            self._points = lambda X: [np.asarray(o) for o in fn(X)]
-        except Exception:  # pragma: no cover
-            with model:
-                fn1 = compile_pymc([x2], outs_flat)
-
-            def _pts(X):
-                rows = [fn1(r) for r in X]
-                return [np.stack([np.asarray(r[i]) for r in rows]) for i in range(len(self.out_names))]
-
-            self._points = _pts
-
-    def logp_grad(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        try:
-            lp, g = self._batch(X)
-        except Exception:
-            if len(X) == 1:  # an invalid point (e.g. an overflow): log density -inf
-                return np.array([-np.inf]), np.full_like(X, np.nan)
-            rows = [self.logp_grad(r[None, :]) for r in X]
-            return np.concatenate([r[0] for r in rows]), np.concatenate([r[1] for r in rows])
-        return np.asarray(lp, dtype=float), np.asarray(g, dtype=float)
-
-    def logp(self, X: np.ndarray, chunk: int = 2000) -> np.ndarray:
-        X = np.atleast_2d(np.asarray(X, dtype=float))
-        return np.concatenate([self._safe_lp(X[i:i + chunk]) for i in range(0, len(X), chunk)]) \
-            if len(X) else np.zeros(0)
-
-    def _safe_lp(self, X):
-        try:
-            return np.asarray(self._batch_lp(X), dtype=float)
-        except Exception:
-            if len(X) == 1:
-                return np.array([-np.inf])
-            return np.concatenate([self._safe_lp(r[None, :]) for r in X])
-
-    def constrained(self, X: np.ndarray) -> dict[str, np.ndarray]:
-        return dict(zip(self.out_names, self._points(np.atleast_2d(np.asarray(X, dtype=float)))))
-
-
-def _signature(model):
-    return (tuple(id(v) for v in model.value_vars), tuple(id(d) for d in model.deterministics),
-            tuple(id(p) for p in model.potentials), tuple(id(o) for o in model.observed_RVs))
-
-
-_CACHE: "weakref.WeakKeyDictionary[pm.Model, _Compiled]" = weakref.WeakKeyDictionary()
-
-
-def compiled_logp(model: pm.Model) -> _Compiled:
-    """The compiled batched log density of ``model`` (compiled on first use, then cached)."""
-    c = _CACHE.get(model)
-    if c is None or c.signature != _signature(model):
-        c = _Compiled(model)
-        _CACHE[model] = c
-    return c
+    VI uses its joint density (log prior incl. Jacobian + log likelihood incl. potentials) and
+    gradient, its flat layout (``param_names``, ``x0``) and its constrained-outputs map; the same
+    object (compiled once per model) serves bridge sampling, TI, AIS and importance sampling.
+    Models without observed data are fine here: the joint density is then the prior.
+    """
+    return model_density(model, for_evidence=False)
 
 
 # ----------------------------------------------------------------------------------------
 # Laplace initialisation
 # ----------------------------------------------------------------------------------------
 
-def _fd_hessian(comp: _Compiled, x: np.ndarray, h: np.ndarray) -> np.ndarray:
+def _fd_hessian(comp: ModelDensity, x: np.ndarray, h: np.ndarray) -> np.ndarray:
     d = x.size
     E = np.diag(h)
-    _, g = comp.logp_grad(np.vstack([x + E, x - E]))
+    _, g = comp.log_joint_and_grad(np.vstack([x + E, x - E]))
     H = -(g[:d] - g[d:]) / (2.0 * h[:, None])
     return 0.5 * (H + H.T)
 
 
-def _hessian(comp: _Compiled, x: np.ndarray) -> np.ndarray:
+def _hessian(comp: ModelDensity, x: np.ndarray) -> np.ndarray:
     """Negative Hessian of log p at ``x``; difference step ~1 % of the local scale."""
     h = 1e-4 * (1.0 + np.abs(x))
     H = _fd_hessian(comp, x, h)
@@ -230,7 +128,7 @@ def _hessian(comp: _Compiled, x: np.ndarray) -> np.ndarray:
     return H
 
 
-def _laplace(comp: _Compiled, x0: np.ndarray, maxiter: int = 2000, newton_max_dim: int = 400) -> dict:
+def _laplace(comp: ModelDensity, x0: np.ndarray, maxiter: int = 2000, newton_max_dim: int = 400) -> dict:
     """Mode and curvature (negative Hessian ``H``) of the unconstrained log density.
 
     L-BFGS reaches the basin; a trust-region Newton method (scipy ``trust-exact``) with
@@ -238,7 +136,7 @@ def _laplace(comp: _Compiled, x0: np.ndarray, maxiter: int = 2000, newton_max_di
     correlated posteriors where L-BFGS stalls (``sblrc``: sds 1e-3 next to 1e-1).
     """
     def f(x):
-        lp, g = comp.logp_grad(x)
+        lp, g = comp.log_joint_and_grad(x)
         lp, g = float(lp[0]), g[0]
         if not np.isfinite(lp) or not np.all(np.isfinite(g)):
             return np.inf, np.zeros_like(x)
@@ -491,7 +389,7 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
         Hcv = np.zeros((d, d))        # no control variate without a trustworthy curvature
     else:
         Hcv = H
-    lp0, g0 = comp.logp_grad(m0)
+    lp0, g0 = comp.log_joint_and_grad(m0)
     lp0, g0 = float(lp0[0]), g0[0]
     if not (np.isfinite(lp0) and np.all(np.isfinite(g0))):
         lp0, g0 = 0.0, np.zeros(d)
@@ -523,7 +421,7 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
     while step < max_steps:
         eps = rng.standard_normal((n_mc, d))
         th = fam.theta(params, eps)
-        lp, g = comp.logp_grad(th)
+        lp, g = comp.log_joint_and_grad(th)
         good = np.isfinite(lp) & np.all(np.isfinite(g), axis=1)
         if good.any():
             consecutive_bad = 0
@@ -616,7 +514,7 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
     t_eval0 = time.perf_counter()
     eps = rng.standard_normal((n_eval, d))
     theta = fam.theta(final, eps)
-    log_p = comp.logp(theta)
+    log_p = comp.log_joint(theta, chunk=2000)
     log_q = fam.log_q(final, eps)
     log_w = log_p - log_q
     if np.all(np.isfinite(log_w)):
@@ -681,7 +579,7 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
     return dt
 
 
-def _build_tree(model, comp: _Compiled, theta, lp, lq) -> xr.DataTree:
+def _build_tree(model, comp: ModelDensity, theta, lp, lq) -> xr.DataTree:
     coords, dims = coords_and_dims_for_inferencedata(model)
     vals = comp.constrained(theta)
     post = {k: np.asarray(v)[None, ...] for k, v in vals.items()}

@@ -155,3 +155,32 @@ def test_posterior_layout_matches_pymc():
     assert post.sizes["chain"] == 1 and post.sizes["draw"] == 30
     assert np.all(post["s"].values > 0)
     np.testing.assert_allclose(post["w_sum"].values, post["w"].values.sum(-1), rtol=1e-12)
+
+
+def test_shares_model_density_layout_and_invalid_rows(gaussian_fits):
+    """VI and the evidence estimators use one compiled density, so vi_params' flat order is theirs."""
+    from physml.inference.importance_sampling import _gaussian_from_params
+    from physml.inference.model_density import model_density
+
+    model, _, _, mf, fr = gaussian_fits
+    dens = compiled_logp(model)
+    assert dens is model_density(model, for_evidence=False)
+    for dt in (mf, fr):
+        vp = dt["vi_params"].to_dataset()
+        assert list(vp["param"].values) == dens.param_names
+        mean, _, _ = _gaussian_from_params(vp, dens.ndim)
+        np.testing.assert_array_equal(mean, vp["mean"].values)
+    # flat layout = model.value_vars in order, as PyMC's own point functions see it
+    ip = model.initial_point()
+    assert dens.value_names == [v.name for v in model.value_vars]
+    np.testing.assert_array_equal(dens.x0, np.concatenate([np.ravel(ip[n]) for n in dens.value_names]))
+
+    # an invalid row (failed parameter check) is -inf on its own and does not poison the batch
+    with pm.Model() as m:
+        s = pm.Normal("s", 1.0, 1.0)  # untransformed scale: s < 0 fails the check
+        pm.Normal("y", 0.0, sigma=s, observed=[0.1, 0.2])
+    lp, g = compiled_logp(m).log_joint_and_grad(np.array([[1.0], [-1.0], [0.5]]))
+    ref = m.compile_logp()
+    assert lp[1] == -np.inf and ref({"s": -1.0}) == -np.inf
+    np.testing.assert_allclose(lp[[0, 2]], [ref({"s": 1.0}), ref({"s": 0.5})], rtol=1e-12)
+    np.testing.assert_allclose(g[2], m.compile_dlogp()({"s": 0.5}), rtol=1e-10)
