@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import arviz_stats as azs
 import xarray as xr
 
@@ -108,13 +107,3 @@ def convergence_warnings(method: str, dt: xr.DataTree) -> list[str]:
         if rec.note.startswith("unreliable"):
             msgs.append(f"{method} / {rec.estimator}: {rec.note}")
     return msgs
-
-
-def mean_field_variance_check(comparison: dict, method: str) -> dict[str, float]:
-    """sd ratios of a VI fit to the reference (mean field should be ≤ 1 on correlated posteriors)."""
-    rows = comparison.get(method, {}).get("posterior", {})
-    return {label: row["sd_ratio"] for label, row in rows.items() if "sd_ratio" in row}
-
-
-def finite(x) -> bool:
-    return isinstance(x, (int, float, np.floating)) and math.isfinite(float(x))

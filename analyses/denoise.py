@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inference import checkerboard, ising_free_energy, mcmc, vi  # noqa: F401  (register methods)
 from ..inference.fit import fit
 from ..inference.hubbard_stratonovich import rb_marginals_from_spins
 from ..inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inference import checkerboard, swendsen_wang, wolff, ising_free_energy  # noqa: F401  (register)
 from ..inference.bethe import belief_propagation
 from ..inference.fit import fit
-from ..inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration
+from ..inference.ising_free_energy import annealed_importance_sampling, fast_square, thermodynamic_integration
 from ..inference.mean_field import mean_field
 from ..inference.records import diagnostics
-from ..inference.registry import METHODS
 from ..models import ising as im
 from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
                      write_json_atomic, write_text_atomic)
@@ -104,7 +102,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     bp = belief_propagation(couplings)
     # periodic even L, uniform K and h: numba checkerboard with the Rao-Blackwellised bond sum and
     # variance-based allocation of draws over rungs; otherwise Swendsen-Wang (h = 0) or checkerboard
-    fast = ising_free_energy.fast_square(couplings)
+    fast = fast_square(couplings)
     sampler = "checkerboard" if fast or not zero_field else "swendsen_wang"
     ti = thermodynamic_integration(couplings, n_rungs=size["ti_rungs"], draws=size["ti_draws"], sampler=sampler,
                                    seed=seed + 100, allocate="variance" if fast else "uniform")

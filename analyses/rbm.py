@@ -25,7 +25,7 @@ from physml.inference import contrastive_divergence as cd
 from physml.inference import rbm_ais, rbm_gibbs
 from physml.models import rbm
 
-from .common import (Progress, markdown_table, pm_fmt, fmt, save_datatree_atomic, save_figure_atomic,
+from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
                      write_json_atomic, write_text_atomic)
 from .settings import merge_settings
 
@@ -72,7 +72,6 @@ def _invariant_diagnostics(dt) -> dict:
 
 def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool, seed: int,
         data: str | None, progress: bool) -> dict:
-    import physml.inference.vi  # noqa: F401  (registers advi / fullrank_advi)
     from physml.inference import METHODS
 
     out_dir = Path(out_dir)
@@ -286,7 +285,7 @@ def _report(summary, label, test_note, has_images) -> str:
         "",
         "![predictive probabilities](figures/predictive_patterns.png)",
         "",
-        *([f"**Warnings** (raw-parameter R-hat is expected to be large here, see below):", ""]
+        *(["**Warnings** (raw-parameter R-hat is expected to be large here, see below):", ""]
           + [f"- {w}" for f in fits.values() for w in f["warnings"]] + [""]
           if any(f["warnings"] for f in fits.values()) else []),
         "### Symmetry, R-hat and the comparison",

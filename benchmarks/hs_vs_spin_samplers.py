@@ -62,7 +62,7 @@ def main():
         base = rows["checkerboard"]
         exact_E = im.kaufman_observables(a.L, K)["energy_per_spin"]
         print(f"\nL = {a.L}, K = {K:.4f}, {a.chains}x{a.draws} draws; exact E/N = {exact_E:.4f}")
-        print(f"| method | E/N | |M|/N | ESS(|M|)/s | ESS(E)/s | ratio |M| vs checkerboard | ratio E | time (s) |")
+        print("| method | E/N | |M|/N | ESS(|M|)/s | ESS(E)/s | ratio |M| vs checkerboard | ratio E | time (s) |")
         print("|---|---|---|---|---|---|---|---|")
         for m, r in rows.items():
             em, ee = r["ess_M"] / r["time"], r["ess_E"] / r["time"]

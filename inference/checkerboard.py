@@ -556,7 +556,6 @@ register_method(Method(name="heat_bath", run=run_heat_bath, family="mcmc", suppo
 
 # ----------------------------------------------------------------- PyMC step method
 def _make_pymc_step():
-    from dataclasses import field as dc_field  # noqa: F401
 
     from pymc.model import modelcontext
     from pymc.step_methods.compound import BlockedStep, Competence, StepMethodState

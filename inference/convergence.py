@@ -48,15 +48,3 @@ def mcmc_diagnostics(dt: xr.DataTree, var_names=None) -> dict:
     if "sample_stats" in dt.children and "diverging" in dt["sample_stats"].data_vars:
         out["divergences"] = int(dt["sample_stats"]["diverging"].values.sum())
     return out
-
-
-def mcmc_warnings(diag: dict) -> list[str]:
-    """Human-readable convergence problems (empty when the chains look fine)."""
-    msgs = []
-    if diag.get("max_rhat", 1.0) > 1.01:
-        msgs.append(f"R-hat {diag['max_rhat']:.3f} > 1.01: chains disagree")
-    if diag.get("min_ess_bulk", 1e9) < 100:
-        msgs.append(f"bulk ESS {diag['min_ess_bulk']:.0f} < 100")
-    if diag.get("divergences", 0) > 0:
-        msgs.append(f"{diag['divergences']} divergent transitions")
-    return msgs

@@ -39,7 +39,7 @@ import numba
 import numpy as np
 from scipy import integrate, special
 
-from .checkerboard import NO_U, CheckerboardKernel, _with_ghost, rng_state, square_sweeps, up_probability_table
+from .checkerboard import CheckerboardKernel, _with_ghost, rng_state, square_sweeps, up_probability_table
 from .lattice import IsingCouplings, couplings_of
 from .records import FreeEnergy
 from .registry import FreeEnergyEstimator, register_free_energy

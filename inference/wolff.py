@@ -22,7 +22,6 @@ import numpy as np
 from .checkerboard import SpinState, SpinStepBase, _run_blocks, _with_ghost, run_spin_kernel
 from .lattice import IsingCouplings, ising_support_reason
 from .registry import Method, register_method
-from .swendsen_wang import bond_probabilities
 
 
 @numba.njit(cache=True)

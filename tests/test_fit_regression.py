@@ -3,7 +3,6 @@
 Tolerances come from Monte Carlo standard errors: |estimate − exact| < 4·MCSE (or 4·se).
 """
 
-import json
 import math
 from pathlib import Path
 

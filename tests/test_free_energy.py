@@ -14,7 +14,6 @@ import pytest
 import xarray as xr
 
 from physml.inference.ais import ais, ais_pymc
-from physml.inference.bridge_sampling import bridge_sampling
 from physml.inference.importance_sampling import (gaussian_log_weights, importance_sampling,
                                                   vi_log_weights_tree)
 from physml.inference.model_density import model_density

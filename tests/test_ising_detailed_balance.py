@@ -1,5 +1,4 @@
 """Exact transition matrices on 2x2 and 3x3 lattices: stationarity and detailed balance of every kernel."""
-import itertools
 
 import numpy as np
 import pytest

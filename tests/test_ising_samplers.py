@@ -1,5 +1,4 @@
 """Each sampler's <E> and <|M|> within 4 MCSE of exact; fit() registration; PyMC step methods."""
-import math
 
 import numpy as np
 import pymc as pm
