@@ -182,6 +182,17 @@ def _exact_independent_draw(couplings, rng):
     return np.where(rng.random(couplings.n_spins) < p_up, 1, -1).astype(np.int8)
 
 
+def _fast_path(couplings, sampler, requested, name: str) -> bool:
+    """Whether to use the sublattice (fast square-lattice) path: ``requested`` (None = when possible)."""
+    fast = sampler in ("checkerboard", "heat_bath") and fast_square(couplings)
+    if requested is None:
+        return fast
+    if requested and not fast:
+        raise ValueError(f"{name} needs a periodic L x L lattice (L even, uniform K and h) and a "
+                         "checkerboard / heat_bath sampler")
+    return bool(requested)
+
+
 def thermodynamic_integration(couplings: IsingCouplings, *, n_rungs: int = 33, draws: int = 1000,
                               burn: int = 100, chains: int = 2, sampler: str = "checkerboard", sweeps: int = 1,
                               seed=0, rao_blackwell: bool | None = None, allocate: str = "uniform",
@@ -211,12 +222,7 @@ def thermodynamic_integration(couplings: IsingCouplings, *, n_rungs: int = 33, d
         raise ValueError(f"allocate must be 'uniform' or 'variance', got {allocate!r}")
     if not (0.0 < pilot_fraction <= 1.0):
         raise ValueError(f"pilot_fraction must be in (0, 1], got {pilot_fraction!r}")
-    fast = sampler in ("checkerboard", "heat_bath") and fast_square(couplings)
-    if rao_blackwell is None:
-        rao_blackwell = fast
-    if rao_blackwell and not fast:
-        raise ValueError("rao_blackwell needs a periodic L x L lattice (L even, uniform K and h) and a "
-                         "checkerboard / heat_bath sampler")
+    rao_blackwell = _fast_path(couplings, sampler, rao_blackwell, "rao_blackwell")
     if allocate == "variance" and not rao_blackwell:
         raise ValueError("allocate='variance' is implemented for the fast (rao_blackwell) path")
     t0 = time.perf_counter()
@@ -325,12 +331,7 @@ def annealed_importance_sampling(couplings: IsingCouplings, *, n_temps: int = 10
         lam = (x - x[0]) / (x[-1] - x[0])
     else:
         raise ValueError(f"schedule must be 'linear' or 'sigmoid', got {schedule!r}")
-    fast = sampler in ("checkerboard", "heat_bath") and fast_square(couplings)
-    if marginal is None:
-        marginal = fast
-    if marginal and not fast:
-        raise ValueError("marginal AIS needs a periodic L x L lattice (L even, uniform K and h) and a "
-                         "checkerboard / heat_bath sampler")
+    marginal = _fast_path(couplings, sampler, marginal, "marginal")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     log_w = np.zeros(n_runs)

@@ -79,16 +79,21 @@ def trapezoid_rules(ladder, means, variances, mcse_means=None, mcse_variances=No
     c = np.zeros_like(t)  # weights of V_k in the correction
     c[:-1] += h**2 / 12
     c[1:] -= h**2 / 12
-    trap = float(a @ e)
-    corrected = float(a @ e + c @ v)
+    return _linear_rule(float(a @ e), a, c, e, v, mcse_means, mcse_variances)
+
+
+def _linear_rule(trap, w_e, w_v, e, v, mcse_means, mcse_variances) -> dict:
+    """A quadrature ``Σ w_e E_t + Σ w_v Var_t`` with its Monte Carlo error propagated from the
+    per-rung MCSEs (rungs are independent), next to the plain trapezoid value ``trap``."""
+    corrected = float(w_e @ e + w_v @ v)
     mc_se = float("nan")
     if mcse_means is not None:
-        var = np.sum((a * np.asarray(mcse_means, float)) ** 2)
+        var = np.sum((w_e * np.asarray(mcse_means, float)) ** 2)
         if mcse_variances is not None:
-            var += np.sum((c * np.asarray(mcse_variances, float)) ** 2)
+            var += np.sum((w_v * np.asarray(mcse_variances, float)) ** 2)
         mc_se = float(np.sqrt(var))
     return {"trapezoid": trap, "corrected": corrected, "mc_se": mc_se,
-            "discretisation": abs(corrected - trap), "weights_mean": a, "weights_var": c}
+            "discretisation": abs(corrected - trap), "weights_mean": w_e, "weights_var": w_v}
 
 
 def discretisation_error(ladder, means, variances) -> tuple[float, str]:
@@ -136,16 +141,7 @@ def log_trapezoid_rules(ladder, means, variances, mcse_means=None, mcse_variance
     c[1:] -= h**2 / 12
     w_e = (a + c) * t  # g = tE, g' = tE + t^2 V
     w_v = c * t**2
-    trap = float((a * t) @ e)
-    corrected = float(w_e @ e + w_v @ v)
-    mc_se = float("nan")
-    if mcse_means is not None:
-        var = np.sum((w_e * np.asarray(mcse_means, float)) ** 2)
-        if mcse_variances is not None:
-            var += np.sum((w_v * np.asarray(mcse_variances, float)) ** 2)
-        mc_se = float(np.sqrt(var))
-    return {"trapezoid": trap, "corrected": corrected, "mc_se": mc_se,
-            "discretisation": abs(corrected - trap), "weights_mean": w_e, "weights_var": w_v}
+    return _linear_rule(float((a * t) @ e), w_e, w_v, e, v, mcse_means, mcse_variances)
 
 
 def log_discretisation_error(ladder, means, variances) -> tuple[float, str]:
