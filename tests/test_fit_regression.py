@@ -1,6 +1,7 @@
 """fit() on the conjugate regression and posteriordb's sblrc, against exact / reference answers.
 
-Tolerances come from Monte Carlo standard errors: |estimate − exact| < 4·MCSE (or 4·se).
+Tolerances come from Monte Carlo errors, with bounds from ``statcheck`` (q(1e-5 / checks)); MCMC
+means are aggregated over chains (``assert_mcmc_mean``); seeds go through ``seeding``.
 """
 
 import math
@@ -10,8 +11,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from physml.inference import diagnostics, fit, fit_info, free_energies, posterior_table
+from physml.inference import diagnostics, fit, fit_info, free_energies
 from physml.models import regression as reg
+
+from seeding import seed
+from statcheck import assert_mcmc_mean, threshold
 
 POSTERIORDB = Path(__file__).resolve().parent / "data" / "posteriordb"  # vendored copy of posteriordb's sblrc
 
@@ -20,37 +24,48 @@ POSTERIORDB = Path(__file__).resolve().parent / "data" / "posteriordb"  # vendor
 def fits(conjugate_case):
     model = conjugate_case["model"]
     return {
-        "nuts": fit(model, "nuts", draws=1000, tune=1000, chains=2, seed=11),
-        "smc": fit(model, "smc", draws=1000, chains=4, seed=12),
-        "advi": fit(model, "advi", draws=1000, seed=13),
-        "fullrank_advi": fit(model, "fullrank_advi", draws=1000, seed=14),
+        "nuts": fit(model, "nuts", draws=500, tune=1000, chains=4, seed=seed(11)),
+        "smc": fit(model, "smc", draws=1000, chains=4, seed=seed(12)),
+        "advi": fit(model, "advi", draws=1000, seed=seed(13)),
+        "fullrank_advi": fit(model, "fullrank_advi", draws=1000, seed=seed(14)),
     }
 
 
 @pytest.mark.parametrize("method", ["nuts", "smc"])
 def test_mcmc_means_match_exact_within_4_mcse(fits, conjugate_case, method):
     exact = conjugate_case["posterior"].moments()
-    table = posterior_table(fits[method], ["beta", "sigma"])
-    for label, row in table.items():
-        assert abs(row["mean"] - exact[label]["mean"]) < 4 * row["mcse_mean"], (method, label, row)
+    post = fits[method]["posterior"]
+    draws = {f"beta[{c}]": post["beta"].sel(coef=c) for c in post["beta"]["coef"].values}
+    draws["sigma"] = post["sigma"]
+    for label, da in draws.items():
+        assert_mcmc_mean(da.transpose("chain", "draw").values, exact[label]["mean"], n_checks=len(draws),
+                         label=f"{method} {label}")
 
 
 def test_nuts_diagnostics_are_recorded(fits):
-    diag = diagnostics(fits["nuts"])
-    assert diag["max_rhat"] < 1.01 and diag["min_ess_bulk"] > 400 and diag["divergences"] == 0
-    info = fit_info(fits["nuts"])
-    assert info["method"] == "nuts" and info["backend"] == "nutpie" and info["seed"] == 11
+    """The recorded diagnostics are ArviZ's, recomputed here from the stored draws."""
+    import arviz_stats as azs
+
+    dt = fits["nuts"]
+    diag = diagnostics(dt)
+    post = dt["posterior"].to_dataset()[["beta", "sigma2"]]
+    rhat = max(float(azs.rhat(post)[v].max()) for v in post.data_vars)
+    ess = min(float(azs.ess(post, method="bulk")[v].min()) for v in post.data_vars)
+    assert diag["max_rhat"] == pytest.approx(rhat, rel=1e-9) and diag["min_ess_bulk"] == pytest.approx(ess, rel=1e-9)
+    assert diag["divergences"] == int(dt["sample_stats"]["diverging"].sum())
+    info = fit_info(dt)
+    assert info["method"] == "nuts" and info["backend"] == "nutpie" and info["seed"] == seed(11)
 
 
 def test_smc_evidence_within_4_se(fits, conjugate_case):
     rec = next(r for r in free_energies(fits["smc"]) if r.estimator == "smc")
     assert rec.kind == "estimate" and rec.se > 0
-    assert abs(rec.value - conjugate_case["free_energy"]) < 4 * rec.se
+    assert abs(rec.value - conjugate_case["free_energy"]) < threshold() * rec.se
 
 
 def test_bridge_from_nuts_within_4_se(fits, conjugate_case):
     rec = next(r for r in free_energies(fits["nuts"]) if r.estimator == "bridge")
-    assert abs(rec.value - conjugate_case["free_energy"]) < 4 * rec.se
+    assert abs(rec.value - conjugate_case["free_energy"]) < threshold() * rec.se
 
 
 @pytest.mark.parametrize("method", ["advi", "fullrank_advi"])
@@ -59,18 +74,52 @@ def test_neg_elbo_is_an_upper_bound(fits, conjugate_case, method):
     assert rec.kind == "upper_bound"
     assert diagnostics(fits[method])["converged"]
     # F_VI − F_exact = KL(q‖p) ≥ 0, up to the Monte Carlo error of the −ELBO estimate.
-    assert rec.value > conjugate_case["free_energy"] - 4 * rec.se
+    assert rec.value > conjugate_case["free_energy"] - threshold() * rec.se
+    # A check that can fail: the reported −ELBO equals E_q[ln q − ln p(θ, y)] recomputed here with the
+    # closed-form NIG joint density (scipy, not PyMC) from the fitted q, so F_VI − F_exact is KL(q‖p).
+    mine, mine_se = neg_elbo_by_hand(fits[method], conjugate_case, seed(31))
+    assert abs(rec.value - mine) < threshold() * math.hypot(rec.se, mine_se), (rec, mine, mine_se)
 
 
-def test_mean_field_shrinks_sds_on_correlated_posterior(fits, conjugate_case):
-    """Mean field's known error: on a correlated posterior it under-estimates every β sd."""
-    exact = conjugate_case["posterior"].moments()
-    table = posterior_table(fits["advi"], ["beta"])
-    for label, row in table.items():
-        # sd of the q draws has relative MC error ≈ 1/sqrt(2n); the family's shrinkage here is ~3×.
-        assert row["sd"] * (1 - 4 / math.sqrt(2 * 1000)) < exact[label]["sd"], label
-    ratios = [table[lab]["sd"] / exact[lab]["sd"] for lab in table]
-    assert max(ratios) < 0.6  # rho = 0.95 predictors: sqrt(1 - R²)-type shrinkage, visibly below 1
+def neg_elbo_by_hand(dt, case, rng_seed, n=4000):
+    """Monte Carlo −ELBO of the fitted Gaussian q over (ln σ², β) with the NIG joint written out."""
+    from scipy import stats
+
+    params = dt["vi_params"].to_dataset()
+    mean = params["mean"].values
+    chol = params["chol"].values if "chol" in params else np.diag(params["sd"].values)
+    eps = np.random.default_rng(rng_seed).standard_normal((n, mean.size))
+    theta = mean + eps @ chol.T
+    log_q = stats.multivariate_normal(mean, chol @ chol.T).logpdf(theta)
+    data, prior = case["data"], case["prior"]
+    u, beta = theta[:, 0], theta[:, 1:]
+    s2 = np.exp(u)
+    resid = data.y[None, :] - beta @ data.X.T
+    prec0 = np.linalg.inv(prior.V0)
+    log_joint = (stats.invgamma(prior.a0, scale=prior.b0).logpdf(s2) + u  # Jacobian of σ² = e^u
+                 - 0.5 * data.d * np.log(2 * np.pi * s2) - 0.5 * np.linalg.slogdet(prior.V0)[1]
+                 - 0.5 * np.einsum("ij,jk,ik->i", beta - prior.m0, prec0, beta - prior.m0) / s2
+                 - 0.5 * data.n * np.log(2 * np.pi * s2) - 0.5 * np.sum(resid**2, axis=1) / s2)
+    terms = log_q - log_joint
+    return float(terms.mean()), float(terms.std(ddof=1) / math.sqrt(n))
+
+
+def test_mean_field_reaches_its_known_optimum_on_correlated_posterior(fits, conjugate_case):
+    """Mean field's known error, exactly: given σ², β is Gaussian with precision Λ_n/σ², so the optimal
+    Gaussian factor of each β_i has mean μ_n,i and variance 1/(E_q[1/σ²] Λ_n,ii), with
+    E_q[1/σ²] = exp(−m + s²/2) for q(ln σ²) = N(m, s²) — the conditional, not the marginal, sd:
+    about 3× too small here (ρ = 0.95 predictors).  Read from the fitted q's parameters (no Monte
+    Carlo error); the 2 % tolerance is the optimiser's noise at its stopping rule (measured ≤ 0.5 %
+    over seeds 13-15)."""
+    post = conjugate_case["posterior"]
+    params = fits["advi"]["vi_params"].to_dataset()
+    m, s = float(params["mean"].sel(param="sigma2_log__")), float(params["sd"].sel(param="sigma2_log__"))
+    sd_opt = 1.0 / np.sqrt(math.exp(-m + s * s / 2) * np.diag(post.Lambda_n))
+    beta = [f"beta[{i}]" for i in range(len(post.mu_n))]
+    np.testing.assert_allclose(params["sd"].sel(param=beta).values, sd_opt, rtol=0.02)
+    np.testing.assert_allclose(params["mean"].sel(param=beta).values, post.mu_n, atol=0.02 * sd_opt.min())
+    exact_sd = np.array([post.moments()[f"beta[{c}]"]["sd"] for c in post.predictors])
+    assert np.all(sd_opt < 0.6 * exact_sd)  # the shrinkage is the family's, and large
 
 
 def test_netcdf_round_trip_keeps_everything(fits, tmp_path):
@@ -88,7 +137,7 @@ def test_netcdf_round_trip_keeps_everything(fits, tmp_path):
 
 
 def test_same_seed_same_numbers(conjugate_case, fits):
-    again = fit(conjugate_case["model"], "nuts", draws=1000, tune=1000, chains=2, seed=11)
+    again = fit(conjugate_case["model"], "nuts", draws=500, tune=1000, chains=4, seed=seed(11))
     np.testing.assert_array_equal(again["posterior"]["beta"].values, fits["nuts"]["posterior"]["beta"].values)
 
 
@@ -117,23 +166,24 @@ def test_vi_refuses_discrete_models():
 
 
 def test_sblrc_nuts_matches_posteriordb():
-    """posteriordb `blr` on sblrc: NUTS means within 4 combined MCSE of the reference, sds within 10 %."""
+    """posteriordb `blr` on sblrc: NUTS means and sds within q·(combined MCSE) of the reference draws
+    (ArviZ's MCSE of the mean and of the sd, ours and the reference's)."""
     import arviz_stats as azs
 
     data = reg.load_data(POSTERIORDB / "sblrc.json")
     model = reg.independent_model(data, reg.IndependentPrior())
     reference = reg.posteriordb_reference(POSTERIORDB / "sblrc.json")
-    dt = fit(model, "nuts", draws=1000, tune=1000, chains=2, seed=5, free_energy=())
-    ours = posterior_table(dt, ["beta", "sigma"])
-    ref_mcse = azs.mcse(reference.posterior["posterior"].to_dataset(), method="mean")
-    ref = reference.summary()
-    for label, row in ours.items():
-        var, _, idx = label.partition("[")
-        ref_da = ref_mcse[var]
-        r_mcse = float(ref_da.sel(coef=idx[:-1]) if idx else ref_da)
-        tol = 4 * math.hypot(row["mcse_mean"], r_mcse)
-        assert abs(row["mean"] - ref[label]["mean"]) < tol, label
-        assert abs(row["sd"] / ref[label]["sd"] - 1) < 0.10, label
+    dt = fit(model, "nuts", draws=500, tune=1000, chains=4, seed=seed(5), free_energy=())
+    ours, theirs = dt["posterior"].to_dataset()[["beta", "sigma"]], reference.posterior["posterior"].to_dataset()
+    assert list(ours["beta"]["coef"].values) == list(theirs["beta"]["coef"].values)  # aligned, none dropped
+    q = threshold(2 * (ours["beta"].sizes["coef"] + 1))
+    for method in ("mean", "sd"):
+        stat = {"mean": lambda ds: ds.mean(("chain", "draw")), "sd": lambda ds: ds.std(("chain", "draw"))}[method]
+        err = stat(ours) - stat(theirs)
+        scale = np.hypot(azs.mcse(ours, method=method), azs.mcse(theirs, method=method))
+        for var in ("beta", "sigma"):
+            z = np.atleast_1d((err[var] / scale[var]).values)
+            assert np.all(np.abs(z) < q), (method, var, z)
 
 
 def test_ais_is_unbiased_on_the_conjugate_regression(conjugate_case):

@@ -32,17 +32,32 @@ def test_kaufman_rectangular_matches_transfer_matrix(rows, cols):
         assert abs(log_partition_kaufman(cols, K, rows=rows) - log_partition_transfer_matrix(cols, rows, K)) < 1e-10
 
 
-def test_signed_gamma0_matters_below_kc():
-    # the reference sheet's brute-force values (K < K_c is where |gamma_0| would be wrong)
-    assert abs(log_partition_kaufman(4, 0.3) - 12.785523325713680) < 1e-10
-    assert abs(log_partition_kaufman(3, 0.1) - 6.335415589931518) < 1e-10
+@pytest.mark.parametrize("L,K", [(64, 0.1), (64, 0.3), (64, 0.6), (16, 0.1)])
+def test_kaufman_per_spin_approaches_onsager(L, K):
+    """Kaufman's finite-torus product against Onsager's infinite-lattice integral (an independent formula,
+    Onsager, Phys. Rev. 65, 117 (1944)), where the finite-size gap is negligible: away from K_c the
+    correlation length ξ ≪ L, so ln Z_L/N = f_∞ up to O(e^{−L/ξ}); below K_c that is all, above K_c the
+    two ordered states add ln 2 to ln Z (Ferdinand & Fisher, Phys. Rev. 185, 832 (1969)).  The signed γ₀
+    matters here too: with |γ₀| the K < K_c values would be off by 0.3–0.7 nats (tested at L ≤ 4 by
+    enumeration above)."""
+    n = L * L
+    expected = onsager_log_partition_per_spin(K) + (math.log(2) / n if K > K_CRITICAL else 0.0)
+    assert abs(log_partition_kaufman(L, K) / n - expected) < 1e-11
 
 
-@pytest.mark.parametrize("K,l16,l64", [(0.1, 0.703231242286, 0.703231242286), (0.3, 0.790559501026, 0.790559070951),
-                                       (0.6, 1.212839994492, 1.210301613674)])
-def test_kaufman_per_spin_reference_table(K, l16, l64):
-    assert abs(log_partition_kaufman(16, K) / 256 - l16) < 1e-11
-    assert abs(log_partition_kaufman(64, K) / 4096 - l64) < 1e-11
+def test_kaufman_critical_torus_finite_size_term():
+    """At K_c, ln Z_L − L² f_∞ → ln[(θ₂ + θ₃ + θ₄)/(2η)] at τ = i (Ferdinand & Fisher 1969), computed
+    here from the Jacobi theta functions' product forms with q = e^{−π}; L = 256 within 1e-5."""
+    q = math.exp(-math.pi)
+    k = np.arange(1, 200)
+    theta2 = 2 * q ** 0.25 * np.prod((1 - q ** (2 * k)) * (1 + q ** (2 * k)) ** 2)
+    theta3 = np.prod((1 - q ** (2 * k)) * (1 + q ** (2 * k - 1)) ** 2)
+    theta4 = np.prod((1 - q ** (2 * k)) * (1 - q ** (2 * k - 1)) ** 2)
+    eta = q ** (1 / 12) * np.prod(1 - q ** (2 * k))
+    limit = math.log((theta2 + theta3 + theta4) / (2 * eta))
+    L = 256
+    gap = log_partition_kaufman(L, K_CRITICAL) - L * L * onsager_log_partition_per_spin(K_CRITICAL)
+    assert abs(gap - limit) < 1e-5, (gap, limit)
 
 
 def test_kaufman_derivatives_match_enumeration():
