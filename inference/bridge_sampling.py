@@ -34,6 +34,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from .model_density import model_density
+from .priors import require_proper_prior
 from .records import FreeEnergy
 from .registry import FreeEnergyEstimator, register_free_energy
 
@@ -89,6 +90,7 @@ def bridge_sampling(model, posterior, *, seed: int = 0, max_iter: int = 1000, to
     """
     from arviz_stats import ess
 
+    require_proper_prior(model, "bridge sampling")
     t0 = time.perf_counter()
     if hasattr(posterior, "children") and "posterior" in posterior.children:
         posterior = posterior["posterior"]

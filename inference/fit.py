@@ -8,7 +8,8 @@ from numbers import Integral
 
 import xarray as xr
 
-from .records import add_free_energy, netcdf_safe
+from .priors import undefined_free_energy, undefined_reason
+from .records import add_free_energy, free_energies, netcdf_safe
 from .registry import FREE_ENERGY_ESTIMATORS, METHODS
 
 
@@ -16,6 +17,16 @@ def _check_count(name: str, value, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def _check_estimators(estimators: tuple[str, ...], spec) -> None:
+    for name in estimators:
+        if name not in FREE_ENERGY_ESTIMATORS:
+            raise ValueError(f"free_energy must name estimators from {sorted(FREE_ENERGY_ESTIMATORS)}, got {name!r}")
+        allowed = FREE_ENERGY_ESTIMATORS[name].applies_to
+        if "any" not in allowed and spec.family not in allowed:
+            raise ValueError(f"free-energy estimator {name!r} needs a fit of family {allowed}, "
+                             f"but {spec.name!r} is {spec.family!r}")
 
 
 def fit(model, method: str, *, draws: int = 1000, tune: int = 1000, chains: int = 4, seed: int = 0,
@@ -38,6 +49,12 @@ def fit(model, method: str, *, draws: int = 1000, tune: int = 1000, chains: int 
     (−ln Z in nats with se and kind) and, for VI, the −ELBO history and the
     variational parameters; ``attrs`` record method, backend, seed, settings and
     wall time. It round-trips through ``to_netcdf`` / ``xarray.open_datatree``.
+
+    Improper prior (``pm.Flat``, ``pm.HalfFlat``, a data-free ``pm.Potential`` beside data; the rule
+    is in :mod:`.priors`): the evidence is undefined.  The posterior is fitted as usual, but an
+    explicit ``free_energy=(...)`` raises ``ValueError`` (before fitting) naming the terms, and
+    every default estimator and the method's own record (−ELBO, SMC's evidence) is stored as a
+    record of kind ``undefined`` with value NaN and a note starting ``undefined:``.
     """
     if method not in METHODS:
         raise ValueError(f"method must be one of {sorted(METHODS)}, got {method!r}")
@@ -50,13 +67,10 @@ def fit(model, method: str, *, draws: int = 1000, tune: int = 1000, chains: int 
     if reason:
         raise ValueError(f"method {method!r} cannot fit this model: {reason}")
     estimators = spec.default_free_energy if free_energy is None else tuple(free_energy)
-    for name in estimators:
-        if name not in FREE_ENERGY_ESTIMATORS:
-            raise ValueError(f"free_energy must name estimators from {sorted(FREE_ENERGY_ESTIMATORS)}, got {name!r}")
-        allowed = FREE_ENERGY_ESTIMATORS[name].applies_to
-        if "any" not in allowed and spec.family not in allowed:
-            raise ValueError(f"free-energy estimator {name!r} needs a fit of family {allowed}, "
-                             f"but {method!r} is {spec.family!r}")
+    _check_estimators(estimators, spec)
+    undefined = undefined_reason(model)
+    if undefined and free_energy is not None and estimators:
+        raise ValueError(f"free_energy={estimators!r} cannot run: {undefined}")
 
     t0 = time.perf_counter()
     result = spec.run(model, draws=draws, tune=tune, chains=chains, seed=seed, progress=progress, **options)
@@ -68,6 +82,10 @@ def fit(model, method: str, *, draws: int = 1000, tune: int = 1000, chains: int 
         "physml_seed": seed, "physml_settings": json.dumps(settings, default=str),
         "physml_wall_time_s": wall,
     })
+    if undefined:  # no number at all: the method's own records and the default estimators say why
+        for name in [r.estimator for r in free_energies(result)] + list(estimators):
+            add_free_energy(result, undefined_free_energy(name, undefined))
+        return netcdf_safe(result)
     free_energy_options = free_energy_options or {}
     for name in estimators:
         record = FREE_ENERGY_ESTIMATORS[name].estimate(model, result, seed=seed, **free_energy_options.get(name, {}))

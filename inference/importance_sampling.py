@@ -30,6 +30,7 @@ import numpy as np
 import xarray as xr
 
 from .model_density import model_density, relative_weights_se
+from .priors import require_proper_prior
 from .records import FreeEnergy
 from .registry import FreeEnergyEstimator, register_free_energy
 
@@ -131,6 +132,7 @@ def _gaussian_from_params(ds: xr.Dataset, d: int):
 
 def importance_sampling(model, result, *, seed: int = 0, n_draws: int = 2000):
     """−ln p(data) by PSIS from a VI result; returns a :class:`FreeEnergy` with ``pareto_k``."""
+    require_proper_prior(model, "PSIS importance sampling")
     t0 = time.perf_counter()
     if result is not None and "vi_log_weights" in result.children:
         ds = result["vi_log_weights"].to_dataset()

@@ -7,7 +7,7 @@ round trip:
 ``free_energy``
     one row per estimator (dimension ``estimator``) with ``value`` (−ln Z in
     nats), ``se``, ``kind`` (``exact`` | ``upper_bound`` | ``lower_bound`` |
-    ``estimate``) and ``wall_time_s``.
+    ``estimate`` | ``undefined``) and ``wall_time_s``.
 ``diagnostics``
     scalar variables (``max_rhat``, ``min_ess_bulk``, ``divergences``,
     ``converged`` ...), one per diagnostic.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, asdict
 import numpy as np
 import xarray as xr
 
-FREE_ENERGY_KINDS = ("exact", "upper_bound", "lower_bound", "estimate")
+FREE_ENERGY_KINDS = ("exact", "upper_bound", "lower_bound", "estimate", "undefined")
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,12 @@ class FreeEnergy:
     which is :math:`F + \mathrm{KL}(q\,\|\,p)`); ``lower_bound`` (e.g. −ln of a
     stochastic upper bound on Z, as reverse AIS gives); or ``estimate``. (Forward AIS
     and SMC are unbiased for Z, so their −ln Ẑ errs *high* on average: kind ``estimate``.)
+    ``undefined`` (value and se NaN) stands where an estimator refused to give a number because
+    Z itself is undefined (an improper prior, see :mod:`.priors`); its note says why.
     ``pareto_k`` is set where the estimate rests on importance weights.
+    ``sandwich_lower`` / ``sandwich_upper``: stochastic lower and upper bounds that bracket F
+    (bidirectional Monte Carlo: −ln of reverse AIS's upper bound on Z, and of forward AIS's lower
+    bound); nan for estimators that give no bracket.
     """
 
     value: float
@@ -47,10 +52,14 @@ class FreeEnergy:
     wall_time_s: float = float("nan")
     pareto_k: float = float("nan")
     note: str = ""
+    sandwich_lower: float = float("nan")
+    sandwich_upper: float = float("nan")
 
     def __post_init__(self):
         if self.kind not in FREE_ENERGY_KINDS:
             raise ValueError(f"kind must be one of {FREE_ENERGY_KINDS}, got {self.kind!r}")
+        if self.kind == "undefined" and not math.isnan(self.value):
+            raise ValueError(f"a record of kind 'undefined' must have value nan, got {self.value}")
         if not (isinstance(self.estimator, str) and self.estimator):
             raise ValueError("estimator must be a non-empty string")
         if not math.isnan(self.se) and self.se < 0:
@@ -80,6 +89,8 @@ def add_free_energy(dt: xr.DataTree, record: FreeEnergy) -> xr.DataTree:
             "wall_time_s": ("estimator", np.array([r.wall_time_s for r in rows], dtype=float)),
             "pareto_k": ("estimator", np.array([r.pareto_k for r in rows], dtype=float)),
             "note": ("estimator", np.array([r.note for r in rows], dtype=str)),
+            "sandwich_lower": ("estimator", np.array([r.sandwich_lower for r in rows], dtype=float)),
+            "sandwich_upper": ("estimator", np.array([r.sandwich_upper for r in rows], dtype=float)),
         },
         coords={"estimator": np.array([r.estimator for r in rows], dtype=str)},
         attrs={"units": "nats", "definition": "-ln Z (for a Bayesian model -ln p(data))"},
@@ -93,14 +104,20 @@ def free_energies(dt: xr.DataTree) -> list[FreeEnergy]:
     if "free_energy" not in dt.children:
         return []
     ds = dt["free_energy"].to_dataset()
+    n = ds.sizes["estimator"]
+
+    def column(var, default):  # optional columns are absent from files written by older versions
+        return ds[var].values if var in ds else [default] * n
+
+    note, pk = column("note", ""), column("pareto_k", float("nan"))
+    lower, upper = column("sandwich_lower", float("nan")), column("sandwich_upper", float("nan"))
     out = []
     for i, name in enumerate(ds["estimator"].values):
-        note = str(ds["note"].values[i]) if "note" in ds else ""
-        pk = float(ds["pareto_k"].values[i]) if "pareto_k" in ds else float("nan")
         out.append(FreeEnergy(
             value=float(ds["value"].values[i]), se=float(ds["se"].values[i]),
             kind=str(ds["kind"].values[i]), estimator=str(name),
-            wall_time_s=float(ds["wall_time_s"].values[i]), pareto_k=pk, note=note))
+            wall_time_s=float(ds["wall_time_s"].values[i]), pareto_k=float(pk[i]), note=str(note[i]),
+            sandwich_lower=float(lower[i]), sandwich_upper=float(upper[i])))
     return out
 
 

@@ -5,6 +5,9 @@ and multiplies the mean incremental weights on the way, so each chain (an
 independent particle population) gives an estimate of :math:`\ln p(y)`.
 The free energy is the mean over chains of :math:`-\ln \hat p(y)`; its standard
 error is the spread across chains divided by :math:`\sqrt{n_\text{chains}}`.
+SMC starts from prior draws, so it cannot fit a ``pm.Flat`` / ``pm.HalfFlat`` prior; with a
+data-free Potential beside data (:mod:`.priors`) it fits the posterior, but its evidence record
+is ``undefined``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import pymc as pm
 import xarray as xr
 
 from .convergence import mcmc_diagnostics
+from .priors import flat_prior_terms, require_proper_prior, undefined_free_energy, undefined_reason
 from .pymc_compat import continuous_only
 from .records import FreeEnergy, add_free_energy, set_diagnostics
 from .registry import FreeEnergyEstimator, Method, register_free_energy, register_method
@@ -36,6 +40,23 @@ def _final_log_evidence(stat) -> float:
 # this ideal by a small factor; DISPERSION_LIMIT allows a factor 10 in sd (100 in variance).
 DISPERSION_LIMIT = 10.0
 MIN_FINAL_ACCEPT = 0.1
+
+
+def few_sample_se(values) -> float:
+    r"""se of the mean of k independent values whose ±2 se interval keeps its nominal 95 % coverage.
+
+    With k values the spread has only k − 1 degrees of freedom, so :math:`s/\sqrt k` is too small for
+    a normal interval (k = 2: ±2 se covers ~70 %).  Returned: :math:`s/\sqrt k \cdot
+    t_{k-1}(0.975)/\Phi^{-1}(0.975)` (×6.5 for k = 2, ×1.6 for k = 4, ×1.05 for k = 30).
+    """
+    from scipy import stats
+
+    values = np.asarray(values, dtype=float)
+    k = values.size
+    if k < 2:
+        return float("nan")
+    widen = float(stats.t.ppf(0.975, k - 1) / stats.norm.ppf(0.975))
+    return float(values.std(ddof=1) / math.sqrt(k)) * widen
 
 
 def smc_free_energy(log_evidence_per_chain: np.ndarray, wall_time_s: float = float("nan"), *,
@@ -57,8 +78,10 @@ def smc_free_energy(log_evidence_per_chain: np.ndarray, wall_time_s: float = flo
     (so that two chains that agree by chance do not make the test over-strict).
     """
     values = np.asarray(log_evidence_per_chain, dtype=float)
-    se = float(values.std(ddof=1) / math.sqrt(values.size)) if values.size > 1 else float("nan")
+    se = few_sample_se(values)
     note = f"{values.size} independent SMC populations"
+    if 1 < values.size < 30:
+        note += f" (se widened by the t_{values.size - 1} quantile: {values.size - 1} degrees of freedom)"
     problems = []
     if n_stages is not None and draws:
         stages = float(np.mean(np.asarray(n_stages, dtype=float)))
@@ -141,6 +164,10 @@ def run_smc(model, *, draws, tune, chains, seed, progress, **options):
     diag = mcmc_diagnostics(result)
     diag["n_stages_max"] = int(n_stages.max())
     set_diagnostics(result, diag)
+    undefined = undefined_reason(model)
+    if undefined:
+        add_free_energy(result, undefined_free_energy("smc", undefined))
+        return result
     add_free_energy(result, smc_free_energy(log_ev, wall, n_stages=n_stages, draws=draws,
                                             threshold=float(options.get("threshold", 0.5)),
                                             final_accept=final_acc if acc_name else None,
@@ -148,11 +175,20 @@ def run_smc(model, *, draws, tune, chains, seed, progress, **options):
     return result
 
 
-
+def smc_support_reason(model) -> str | None:
+    """``continuous_only``, and no flat prior: SMC's first population is drawn from the prior."""
+    reason = continuous_only(model)
+    if reason:
+        return reason
+    flat = flat_prior_terms(model)
+    if flat:
+        return f"SMC starts from prior draws and cannot draw from an improper prior ({', '.join(flat)})"
+    return None
 
 
 def estimate_smc(model, result, *, seed, draws: int = 2000, chains: int = 4, **options) -> FreeEnergy:
     """SMC's evidence: read from an SMC result, or run SMC on the model for any other fit."""
+    require_proper_prior(model, "SMC evidence")
     if "free_energy" in result.children and "smc" in result["free_energy"]["estimator"].values:
         from .records import free_energies
 
@@ -163,7 +199,7 @@ def estimate_smc(model, result, *, seed, draws: int = 2000, chains: int = 4, **o
     return next(r for r in free_energies(smc_result) if r.estimator == "smc")
 
 
-register_method(Method("smc", run_smc, family="smc", supports=continuous_only,
+register_method(Method("smc", run_smc, family="smc", supports=smc_support_reason,
                        description="PyMC's tempered sequential Monte Carlo (gives the evidence)"))
 register_free_energy(FreeEnergyEstimator("smc", estimate_smc, applies_to=("any",),
                                          description="SMC log marginal likelihood, mean ± se over populations"))

@@ -17,13 +17,15 @@ from physml.inference.ais import ais, ais_pymc
 from physml.inference.importance_sampling import (gaussian_log_weights, importance_sampling,
                                                   vi_log_weights_tree)
 from physml.inference.model_density import model_density
-from physml.inference.records import FreeEnergy, add_free_energy, free_energies
+from physml.inference.records import add_free_energy, free_energies
 from physml.inference.registry import FREE_ENERGY_ESTIMATORS
 from physml.inference.thermodynamic_integration import (power_ladder, sample_power_posterior,
                                                         thermodynamic_integration, trapezoid_rules)
 
-from test_free_energy_models import (correlated_regression, nig_posterior_draws_unconstrained,
-                                     normal_mean, regression, ti_bias_allowance)
+from fe_models import (correlated_regression, nig_posterior_draws_unconstrained, normal_mean, regression,
+                       ti_bias_allowance, ti_integrand)
+from seeding import seed
+from statcheck import threshold
 
 CASES = {"normal_mean": normal_mean, "regression": regression}
 
@@ -88,32 +90,45 @@ def test_ti_bias_allowance_shrinks_with_the_ladder():
 def test_ti_within_4_se(name):
     case = CASES[name]()
     n_rungs = 10
-    rec, det = thermodynamic_integration(case.model, n_rungs=n_rungs, draws=400, tune=300, seed=11,
+    rec, det = thermodynamic_integration(case.model, n_rungs=n_rungs, draws=400, tune=300, seed=seed(11),
                                          return_details=True)
     exact = _exact_f(case)
     allowance = ti_bias_allowance(case.log_z, det["ladder"])
     assert rec.estimator == "ti" and rec.kind == "estimate" and rec.se > 0
-    assert abs(rec.value - exact) < 4 * rec.se + allowance, (rec, exact, allowance)
-    # the exact integrand lies within the per-rung MCSEs (5 se: many rungs checked at once)
-    from test_free_energy_models import ti_integrand
-    e_exact, _ = ti_integrand(case.log_z, det["ladder"])
+    assert abs(rec.value - exact) < threshold() * rec.se + allowance, (rec, exact, allowance)
+    # the exact integrand lies within the per-rung MCSEs (threshold for all rungs at once)
+    e_exact, v_exact = ti_integrand(case.log_z, det["ladder"])
     z = (det["means"] - e_exact) / det["mcse_means"]
-    assert np.all(np.abs(z) < 5), z
-    # and the estimated discretisation error is the right size (within a factor 10 of the truth)
-    assert det["discretisation"] < 10 * allowance + 2 * det["mc_se"]
+    assert np.all(np.abs(z) < threshold(z.size)), z
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+@pytest.mark.parametrize("n_rungs", [6, 10, 20])
+def test_ti_discretisation_error_estimate_is_the_right_size(name, n_rungs):
+    """Richardson's estimate on the exact integrand (no Monte Carlo noise) against the true
+    discretisation error of the same ladder: within a factor 10 either way."""
+    from physml.inference.thermodynamic_integration import (auto_ladder, log_discretisation_error,
+                                                            log_trapezoid_rules)
+
+    case = CASES[name]()
+    ladder = auto_ladder(1e-3, n_rungs)
+    e, v = ti_integrand(case.log_z, ladder)
+    truth = abs(case.log_z(ladder[0]) + log_trapezoid_rules(ladder, e, v)["corrected"] - case.log_z(1.0))
+    estimate, _ = log_discretisation_error(ladder, e, v)
+    assert truth / 10 < estimate < 10 * truth, (estimate, truth)
 
 
 # --------------------------------------------------------------------------- bridge
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_bridge_within_4_se(name):
     case = CASES[name]()
-    trace = sample_power_posterior(case.model, 1.0, draws=500, tune=300, chains=2, seed=5)
+    trace = sample_power_posterior(case.model, 1.0, draws=500, tune=300, chains=2, seed=seed(5))
     result = xr.DataTree()
     result["posterior"] = trace["posterior"]
-    rec = FREE_ENERGY_ESTIMATORS["bridge"].estimate(case.model, result, seed=5)
+    rec = FREE_ENERGY_ESTIMATORS["bridge"].estimate(case.model, result, seed=seed(5))
     exact = _exact_f(case)
     assert rec.estimator == "bridge" and rec.se > 0
-    assert abs(rec.value - exact) < 4 * rec.se, (rec, exact)
+    assert abs(rec.value - exact) < threshold() * rec.se, (rec, exact)
 
 
 def test_bridge_needs_posterior():
@@ -124,17 +139,17 @@ def test_bridge_needs_posterior():
 # ----------------------------------------------------------------------------- PSIS
 def test_psis_is_from_good_gaussian_within_4_se():
     case = regression()
-    rng = np.random.default_rng(7)
+    rng = np.random.default_rng(seed(7))
     th = nig_posterior_draws_unconstrained(case, 4000, rng)
     mean, cov = th.mean(0), np.cov(th.T)
     log_p, log_q, _ = gaussian_log_weights(case.model, mean, chol=np.linalg.cholesky(1.3 * cov),
-                                           n_draws=2000, seed=7)
+                                           n_draws=2000, seed=seed(7))
     result = xr.DataTree()
     result["vi_log_weights"] = vi_log_weights_tree(log_p, log_q)
-    rec = FREE_ENERGY_ESTIMATORS["psis_is"].estimate(case.model, result, seed=7)
+    rec = FREE_ENERGY_ESTIMATORS["psis_is"].estimate(case.model, result, seed=seed(7))
     exact = _exact_f(case)
     assert rec.pareto_k < 0.7 and "unreliable" not in rec.note
-    assert abs(rec.value - exact) < 4 * rec.se, (rec, exact)
+    assert abs(rec.value - exact) < threshold() * rec.se, (rec, exact)
     # record survives the DataTree/netCDF layer with its k-hat
     add_free_energy(result, rec)
     assert free_energies(result)[0].pareto_k == pytest.approx(rec.pareto_k)
@@ -146,8 +161,8 @@ def test_psis_is_from_vi_params_fallback():
     result = xr.DataTree()
     result["vi_params"] = xr.DataTree(xr.Dataset({"mean": ("param", [m]), "sd": ("param", [1.2 * v**0.5])},
                                                  coords={"param": ["mu"]}))
-    rec = importance_sampling(case.model, result, seed=3, n_draws=1000)
-    assert abs(rec.value - _exact_f(case)) < 4 * rec.se
+    rec = importance_sampling(case.model, result, seed=seed(3), n_draws=1000)
+    assert abs(rec.value - _exact_f(case)) < threshold() * rec.se
     with pytest.raises(ValueError, match="VI result"):
         importance_sampling(case.model, xr.DataTree(), seed=0)
 
@@ -155,15 +170,15 @@ def test_psis_is_from_vi_params_fallback():
 def test_bad_mean_field_fit_on_correlated_posterior_is_flagged():
     """Mean-field q at the right centre but with the conditional (far too narrow) sds."""
     case = correlated_regression()
-    th = nig_posterior_draws_unconstrained(case, 4000, np.random.default_rng(1))
+    th = nig_posterior_draws_unconstrained(case, 4000, np.random.default_rng(seed(1)))
     corr = np.corrcoef(th[:, 1:].T)[0, 1]
     assert abs(corr) > 0.95  # the posterior really is strongly correlated
     prec = np.linalg.inv(np.cov(th.T))
     log_p, log_q, _ = gaussian_log_weights(case.model, th.mean(0), sd=1 / np.sqrt(np.diag(prec)),
-                                           n_draws=1000, seed=2)
+                                           n_draws=1000, seed=seed(2))
     result = xr.DataTree()
     result["vi_log_weights"] = vi_log_weights_tree(log_p, log_q)
-    rec = importance_sampling(case.model, result, seed=2)
+    rec = importance_sampling(case.model, result, seed=seed(2))
     assert rec.pareto_k > 0.7
     assert rec.note.startswith("unreliable")
 
@@ -172,11 +187,11 @@ def test_bad_mean_field_fit_on_correlated_posterior_is_flagged():
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_ais_within_4_se(name):
     case = CASES[name]()
-    rec = FREE_ENERGY_ESTIMATORS["ais"].estimate(case.model, None, seed=3, n_runs=100, n_temperatures=200)
+    rec = FREE_ENERGY_ESTIMATORS["ais"].estimate(case.model, None, seed=seed(3), n_runs=100, n_temperatures=200)
     exact = _exact_f(case)
     assert rec.estimator == "ais" and rec.kind == "estimate" and rec.se > 0
     assert "lower bound" in rec.note
-    assert abs(rec.value - exact) < 4 * rec.se, (rec, exact)
+    assert abs(rec.value - exact) < threshold() * rec.se, (rec, exact)
 
 
 def test_generic_ais_with_custom_exact_transition():
@@ -195,21 +210,16 @@ def test_generic_ais_with_custom_exact_transition():
         x = (beta * y / s2) / prec + rng.standard_normal(x.shape) / np.sqrt(prec)
         return x, log_lik(x)
 
-    res = ais(sample_prior, log_lik, transition, power_ladder(50, 4.0), n_runs=200, seed=1)
+    res = ais(sample_prior, log_lik, transition, power_ladder(50, 4.0), n_runs=200, seed=seed(1))
     exact = -0.5 * np.log(2 * np.pi * (1 + s2)) - 0.5 * y**2 / (1 + s2)
-    assert abs(res.log_z - exact) < 4 * res.se
+    assert abs(res.log_z - exact) < threshold() * res.se
     with pytest.raises(ValueError):
         ais(sample_prior, log_lik, transition, [0.0, 0.5], n_runs=10)
 
 
-def test_records_are_valid_free_energy():
-    rec = ais_pymc(normal_mean().model, seed=0, n_runs=20, n_temperatures=20)
-    assert isinstance(rec, FreeEnergy) and np.isfinite(rec.value) and rec.wall_time_s > 0
-
-
 def test_ais_with_too_few_temperatures_is_flagged_unreliable():
     # 3 temperatures on the regression: the weights degenerate onto a few runs
-    rec = ais_pymc(regression().model, seed=0, n_runs=50, n_temperatures=2)
+    rec = ais_pymc(regression().model, seed=seed(0), n_runs=50, n_temperatures=2)
     assert rec.note.startswith("unreliable")
 
 
@@ -236,9 +246,11 @@ def test_ti_tempers_potentials_too():
     from physml.inference.thermodynamic_integration import thermodynamic_integration
 
     # mu ~ N(0, 1); "likelihood" N(0.5 | mu, 1) · exp(−(mu − 2)²/2): a product of Gaussians in mu.
+    # The Potential's datum 2 is a pm.Data: a data-free Potential beside data would be a prior
+    # factor of unknown normalisation, and TI would refuse it (physml.inference.priors).
     with pm.Model() as m:
         mu = pm.Normal("mu", 0, 1)
-        pm.Potential("pot", -0.5 * (mu - 2.0) ** 2)
+        pm.Potential("pot", -0.5 * (mu - pm.Data("pot_datum", 2.0)) ** 2)
         pm.Normal("y", mu, 1, observed=[0.5])
     # ∫ N(mu; 0, 1) N(0.5; mu, 1) e^{−(mu−2)²/2} dmu, by completing the square (precision 3)
     log_z = (-0.5 * math.log(2 * math.pi) - 0.5 * math.log(2 * math.pi) + 0.5 * math.log(2 * math.pi / 3)
