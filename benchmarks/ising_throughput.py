@@ -1,51 +1,99 @@
-"""Ising throughput: checkerboard spin updates/s (L = 16, 64, 256) vs PyMC's BinaryGibbsMetropolis (L = 16).
+"""Metropolis spin updates/s at K_c, one chain on one core, L = 16, 64 (both) and 256 (checkerboard only): physml checkerboard vs PyMC BinaryGibbsMetropolis, warm best of 3 × 1 s.
+
+Sizes: L = 16, 64, 256 for the checkerboard, L = 16, 64 for PyMC (one PyMC update evaluates the whole
+model's log density, so a sweep costs O(N²): L = 256 would take minutes per sweep); a ratio is printed
+only at an L both ran (``--quick``: L = 16 only, 0.2 s blocks). Both sides: one chain on one core,
+one cold call (set-up + first sweep: kernel and numba cache load / PyMC step construction and
+compilation), then ``--repeats`` (3) warm timed blocks of at least ``--seconds`` (1.0) s each; the
+rate is the best block. Checkerboard block: repeated numba calls of ~2**22 updates (uniforms drawn
+inside numba); PyMC block: one ``pm.sample(tune=0, chains=1, cores=1)`` timed per draw through its
+callback, from the first to the last draw (the first draw's in-sampler set-up excluded).
 
 Also (``--tau``) τ_int of |M| at K_c in sweeps (both conventions), Metropolis vs cluster, L = 16, 32, 64,
-and (``--free-energy``) TI / AIS at L = 32, K = K_c against Kaufman. The machine load is printed
-before and after (shared cores make the timings noisy). Run:
-    python benchmarks/ising_throughput.py [--tau] [--free-energy]
+and (``--free-energy``) TI / AIS at L = 32, K = K_c against Kaufman. Run:
+    python benchmarks/ising_throughput.py [--quick] [--tau] [--free-energy]
 """
 import argparse
+import math
 import time
+import warnings
 
 import numpy as np
 
-from physml.inference import checkerboard, swendsen_wang, wolff  # noqa: F401
-from physml.inference.checkerboard import CheckerboardKernel, _with_ghost
+from physml.inference import checkerboard, swendsen_wang, wolff
+from physml.inference.checkerboard import CheckerboardKernel
 from physml.inference.lattice import K_CRITICAL, square_lattice_couplings
 from physml.inference.records import diagnostics
+from timing import best_rate, load_note, quiet_pymc, ratio, timed
+
+UPDATES_PER_CALL = 2 ** 22
 
 
-def checkerboard_rate(L, seconds=1.0, rule="metropolis", repeats=3):
-    """Best of ``repeats`` timings of ``seconds`` each: one numba call per ~2**22 spin updates
-    (uniforms drawn inside numba, so the rate includes the random numbers)."""
+def checkerboard_rate(L, seconds, repeats):
+    """(cold s, best warm updates/s) of checkerboard Metropolis on the periodic L×L lattice at K_c."""
     c = square_lattice_couplings(L, K_CRITICAL)
-    k = CheckerboardKernel(c, rule)
     rng = np.random.default_rng(0)
-    buf = _with_ghost(k.init(rng=rng).spins)
-    n_block = max(1, 2 ** 22 // (L * L))
-    k._advance(rng, buf, 1)  # compile / warm
-    best = 0.0
-    for _ in range(repeats):
+
+    def first_sweep():
+        kernel = CheckerboardKernel(c, "metropolis")
+        return kernel.sample(rng, kernel.init(rng=rng), 1)[0]
+
+    state, cold = timed(first_sweep)
+    sweeps = max(1, UPDATES_PER_CALL // (L * L))
+    kernel = CheckerboardKernel(c, "metropolis", sweeps=sweeps)  # one draw = one numba call of `sweeps` sweeps
+    state = kernel.sample(rng, state, 1)[0]  # warm-up call, as PyMC gets one
+
+    def block():
+        nonlocal state
         done, t0 = 0, time.perf_counter()
         while time.perf_counter() - t0 < seconds:
-            k._advance(rng, buf, n_block)
-            done += n_block * L * L
-        best = max(best, done / (time.perf_counter() - t0))
-    return best
+            state = kernel.sample(rng, state, 1)[0]
+            done += sweeps * L * L
+        return done, time.perf_counter() - t0
+
+    return cold, best_rate(block, repeats)
 
 
-def pymc_rate(L=16, draws=20):
+def pymc_rate(L, seconds, repeats):
+    """(cold s, best warm updates/s) of PyMC's BinaryGibbsMetropolis (every site proposed once per draw)."""
     import pymc as pm
+
     from physml.models.ising import ising_model
+
     model = ising_model(L, K_CRITICAL)
-    with model:
-        step = pm.BinaryGibbsMetropolis([model["up"]], transit_p=1.0)  # propose every site once per step
-        t0 = time.perf_counter()
-        pm.sample(draws=draws, tune=0, chains=1, cores=1, step=step, progressbar=False,
-                  compute_convergence_checks=False, random_seed=0)
-        wall = time.perf_counter() - t0
-    return draws * L * L / wall
+
+    def sample(step, draws):
+        stamps = []
+        with model, warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm.sample(draws=draws, tune=0, chains=1, cores=1, step=step, progressbar=False, random_seed=0,
+                      compute_convergence_checks=False, callback=lambda trace, draw: stamps.append(time.perf_counter()))
+        return stamps
+
+    def first_sweep():
+        with model:
+            step = pm.BinaryGibbsMetropolis([model["up"]], transit_p=1.0)
+        sample(step, 1)
+        return step
+
+    step, cold = timed(first_sweep)
+    stamps = sample(step, 3)  # warm-up; sizes the blocks
+    draws = max(3, math.ceil(seconds / ((stamps[-1] - stamps[0]) / 2)) + 1)
+
+    def block():
+        s = sample(step, draws)
+        return (len(s) - 1) * L * L, s[-1] - s[0]
+
+    return cold, best_rate(block, repeats)
+
+
+def throughput_table(sizes, pymc_sizes, seconds, repeats):
+    print("| L | checkerboard cold s | checkerboard updates/s | PyMC cold s | PyMC updates/s | ratio warm |")
+    print("|---|---|---|---|---|---|")
+    for L in sizes:
+        cb_cold, cb = checkerboard_rate(L, seconds, repeats)
+        pm_cold, pm_rate = pymc_rate(L, seconds, repeats) if L in pymc_sizes else (float("nan"), float("nan"))
+        print(f"| {L} | {cb_cold:.3g} | {cb:.3e} | {pm_cold:.3g} | {pm_rate:.3e} | {ratio(cb, pm_rate)} |", flush=True)
 
 
 def tau_table(sizes=(16, 32, 64), draws=20000):
@@ -87,27 +135,21 @@ def free_energy_l32(ti_draws=30000, ais_temps=20000, ais_runs=32):
               f"{time.perf_counter() - t0:.1f} s", flush=True)
 
 
-def load_note():
-    import os
-    try:
-        return f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs"
-    except OSError:
-        return "load average unavailable"
-
-
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="L = 16 only, 0.2 s blocks")
+    ap.add_argument("--seconds", type=float, default=1.0, help="length of one timed block")
+    ap.add_argument("--repeats", type=int, default=3, help="timed blocks per side (best is reported)")
     ap.add_argument("--tau", action="store_true")
     ap.add_argument("--free-energy", action="store_true")
     ap.add_argument("--ti-draws", type=int, default=30000)
     a = ap.parse_args()
+    quiet_pymc()
     print(load_note())
-    rates = {L: checkerboard_rate(L) for L in (16, 64, 256)}
-    base = pymc_rate(16)
-    for L, r in rates.items():
-        print(f"checkerboard Metropolis L={L:4d}: {r:.3e} spin updates/s (one core, best of 3)")
-    print(f"PyMC BinaryGibbsMetropolis L=  16: {base:.3e} spin updates/s")
-    print(f"ratio checkerboard/PyMC at L=16: {rates[16] / base:.0f}x; at L=256 vs PyMC L=16: {rates[256] / base:.0f}x")
+    if a.quick:
+        throughput_table((16,), (16,), 0.2, a.repeats)
+    else:
+        throughput_table((16, 64, 256), (16, 64), a.seconds, a.repeats)
     if a.tau:
         tau_table()
     if a.free_energy:
