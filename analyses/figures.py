@@ -82,17 +82,31 @@ def elbo_traces(histories: dict[str, np.ndarray], exact: float | None, path: Pat
     return save_figure_atomic(fig, path)
 
 
+def _finite(v) -> bool:
+    return v is not None and np.isfinite(float(v))
+
+
 def free_energy_bars(rows: list[dict], exact: float | None, path: Path) -> Path:
-    """Every free-energy estimate with its ±2 se error bar against the exact line."""
+    """Every free-energy estimate with its ±2 se error bar against the exact line; where a row carries
+    a bracket (``sandwich_lower`` / ``sandwich_upper``, e.g. BDMC), the interval [lower, upper] is drawn
+    as a bar just below its point estimate."""
     fig, ax = plt.subplots(figsize=(7, 0.5 * max(len(rows), 2) + 1.5))
-    labels = [f"{r['method']} / {r['estimator']} ({r['kind']})" for r in rows]
+    labels = [" / ".join(str(r[k]) for k in ("method", "estimator") if r.get(k)) + f" ({r['kind']})" for r in rows]
     y = np.arange(len(rows))
     values = np.array([r["value"] for r in rows], dtype=float)
-    ses = np.array([r["se"] if r["se"] is not None else np.nan for r in rows], dtype=float)
-    ax.errorbar(values, y, xerr=np.where(np.isfinite(ses), 2 * ses, 0), fmt="o", capsize=3, color="C0")
+    ses = np.array([r["se"] if _finite(r.get("se")) else np.nan for r in rows], dtype=float)
+    ax.errorbar(values, y, xerr=np.where(np.isfinite(ses), 2 * ses, 0), fmt="o", capsize=3, color="C0",
+                label="estimate ± 2 se")
+    brackets = [(i, float(r["sandwich_lower"]), float(r["sandwich_upper"])) for i, r in enumerate(rows)
+                if _finite(r.get("sandwich_lower")) and _finite(r.get("sandwich_upper"))]
+    for n, (i, lo, hi) in enumerate(brackets):
+        ax.hlines(i + 0.25, min(lo, hi), max(lo, hi), color="C3", lw=4, alpha=0.8,
+                  label="BDMC sandwich [lower, upper]" if n == 0 else None)
+        ax.plot([lo, hi], [i + 0.25, i + 0.25], "|", color="C3", ms=10)
     if exact is not None:
         ax.axvline(exact, color="k", ls="--", label="exact")
-        ax.legend(frameon=False)
+    if exact is not None or brackets:
+        ax.legend(frameon=False, fontsize=8)
     ax.set_yticks(y, labels)
     ax.set_xlabel("free energy −ln Z (nats), error bars ±2 se")
     ax.invert_yaxis()

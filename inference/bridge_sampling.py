@@ -142,12 +142,39 @@ def bridge_sampling(model, posterior, *, seed: int = 0, max_iter: int = 1000, to
     note = (f"bridge sampling (Meng-Wong iterative, {n_it} iterations), MVN proposal fitted on first "
             f"halves of {n_chain} chains; N1={n1} (ESS {n1_eff:.0f}), N2={n2}; "
             f"se from relative MSE (Fruhwirth-Schnatter 2004), ESS(f2)={ess_f2:.0f}")
+    problems = _draw_problems(it, ess_par, ess_f2)
+    if problems:
+        note = "unreliable: " + "; ".join(problems) + " (the se assumes equilibrated draws); " + note
     rec = FreeEnergy(value=-float(log_z), se=se, kind="estimate", estimator="bridge",
                      wall_time_s=wall, note=note)
     if return_details:
         return rec, {"log_z": float(log_z), "n_iter": n_it, "s1": s1, "s2": s2, "n1": n1, "n2": n2,
                      "n1_eff": n1_eff, "ess_f2": ess_f2, "re2": float(re2)}
     return rec
+
+
+MIN_ESS = 100  # effective draws below which the se of a mean is itself too uncertain to promise
+MAX_RHAT = 1.05  # split R-hat above which the chains have visibly not mixed (not the 1.01 convergence target)
+
+
+def _draw_problems(draws, ess_par, ess_f2) -> list[str]:
+    """Self-check of the posterior draws the estimate rests on: few effective draws, or chains that
+    disagree (rank-normalised split R-hat, ArviZ), make the Frühwirth-Schnatter se optimistic."""
+    from arviz_stats import rhat
+
+    out = []
+    finite = ess_par[np.isfinite(ess_par)]
+    if finite.size and finite.min() < MIN_ESS:
+        out.append(f"min bulk ESS of the draws {finite.min():.0f} < {MIN_ESS}")
+    if ess_f2 < MIN_ESS:
+        out.append(f"ESS(f2) {ess_f2:.0f} < {MIN_ESS}")
+    if draws.shape[0] > 1:
+        with np.errstate(all="ignore"):
+            r = np.asarray([float(rhat(draws[:, :, j])) for j in range(draws.shape[2])])
+        r = r[np.isfinite(r)]
+        if r.size and r.max() > MAX_RHAT:
+            out.append(f"chains disagree: max R-hat {r.max():.3f} > {MAX_RHAT}")
+    return out
 
 
 def estimate_bridge(model, result, *, seed: int = 0, **options) -> FreeEnergy:

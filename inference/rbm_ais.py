@@ -19,7 +19,10 @@ Each of :math:`M` independent runs draws :math:`v_1 \sim p_0`, accumulates
     \ln w^{(m)} = \sum_{k=1}^{K} \big[\ln f_{\beta_k}(v_k) - \ln f_{\beta_{k-1}}(v_k)\big],
 
 and moves :math:`v_k \to v_{k+1}` with one block-Gibbs sweep that leaves
-:math:`p_{\beta_k}` invariant (:func:`physml.inference.rbm_gibbs.step`). Then
+:math:`p_{\beta_k}` invariant (as :func:`physml.inference.rbm_gibbs.step`). The runs go through the
+shared engine of :mod:`physml.inference.ais` (:class:`RBMPath` supplies the path), which also gives
+the weight checks (ESS, Pareto k̂) and, with a reverse pass from block-Gibbs draws of the RBM, the
+BDMC sandwich (:func:`bdmc_run`). Then
 
 .. math::
 
@@ -42,7 +45,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import expit
+
+from .ais import BDMC_TOLERANCE, AISResult, anneal, bdmc_record
+from .records import FreeEnergy
 
 _SM_SEGMENTS = ((0.5, 500), (0.9, 4000), (1.0, 10000))  # (end beta, number of steps)
 
@@ -62,17 +68,6 @@ class AISSettings:
             raise ValueError(f"n_runs must be an integer >= 2 (the se needs a spread), got {self.n_runs}")
         if self.schedule not in ("sm", "linear"):
             raise ValueError(f"schedule must be 'sm' or 'linear', got {self.schedule!r}")
-
-
-class AISResult(NamedTuple):
-    """``log_z`` (ln Ẑ), ``se`` (delta-method se of ln Ẑ), ``log_weights`` per run, ``log_z_base``, ``ess`` of the weights, ``wall_time_s``."""
-
-    log_z: float
-    se: float
-    log_weights: np.ndarray
-    log_z_base: float
-    ess: float
-    wall_time_s: float
 
 
 def beta_schedule(n_betas: int, schedule: str = "sm") -> np.ndarray:
@@ -107,47 +102,101 @@ def base_rate_visible_bias(data: np.ndarray, pseudocount: float = 1.0) -> np.nda
     return np.log(p) - np.log1p(-p)
 
 
-def ais_run(W, a, b, *, n_betas: int = 14501, n_runs: int = 100, seed=None,
-            base_visible_bias=None, schedule: str = "sm") -> AISResult:
-    """Run AIS (see the module docstring) and return an :class:`AISResult`."""
-    settings = AISSettings(n_betas=n_betas, n_runs=n_runs, schedule=schedule)
+class RBMState(NamedTuple):
+    """Visible states ``v`` (runs, n_v) and their hidden pre-activations ``x = v W + b`` (runs, n_h)."""
+
+    v: np.ndarray
+    x: np.ndarray
+
+
+@dataclass(frozen=True, eq=False)
+class RBMPath:
+    r"""The geometric bridge :math:`f_\beta(v)` of the module docstring (hidden units summed out)."""
+
+    W: np.ndarray
+    a: np.ndarray
+    b: np.ndarray
+    base_visible_bias: np.ndarray
+
+    @property
+    def log_z_base(self) -> float:
+        return self.W.shape[1] * math.log(2.0) + float(np.logaddexp(0.0, self.base_visible_bias).sum())
+
+    def start_at(self, v) -> RBMState:
+        v = np.asarray(v, dtype=float)
+        return RBMState(v, v @ self.W + self.b)
+
+    def sample_base(self, n, rng) -> RBMState:
+        return self.start_at((rng.random((n, self.W.shape[0])) < expit(self.base_visible_bias)).astype(float))
+
+    def log_weight_increment(self, state, beta_from, beta_to):
+        da = self.a - self.base_visible_bias
+        return (beta_to - beta_from) * (state.v @ da) + (
+            np.logaddexp(0.0, beta_to * state.x) - np.logaddexp(0.0, beta_from * state.x)).sum(axis=1)
+
+    def move(self, state, beta, rng) -> RBMState:
+        """One block-Gibbs sweep h ~ p_beta(h | v), v ~ p_beta(v | h), leaving p_beta invariant."""
+        h = (rng.random(state.x.shape) < expit(beta * state.x)).astype(float)
+        field = self.base_visible_bias + beta * (self.a - self.base_visible_bias + h @ self.W.T)
+        return self.start_at((rng.random(state.v.shape) < expit(field)).astype(float))
+
+
+def _rbm_path(W, a, b, base_visible_bias) -> RBMPath:
     W = np.asarray(W, dtype=float)
     if W.ndim != 2:
         raise ValueError(f"W must be 2-D (n_visible, n_hidden), got shape {W.shape}")
     n_visible, n_hidden = W.shape
-    a = np.asarray(a, dtype=float).reshape(n_visible)
-    b = np.asarray(b, dtype=float).reshape(n_hidden)
     a0 = np.zeros(n_visible) if base_visible_bias is None else np.asarray(base_visible_bias, dtype=float)
     if a0.shape != (n_visible,):
         raise ValueError(f"base_visible_bias must have shape ({n_visible},), got {a0.shape}")
+    return RBMPath(W, np.asarray(a, dtype=float).reshape(n_visible), np.asarray(b, dtype=float).reshape(n_hidden), a0)
+
+
+def ais_run(W, a, b, *, n_betas: int = 14501, n_runs: int = 100, seed=None,
+            base_visible_bias=None, schedule: str = "sm") -> AISResult:
+    """Run forward AIS (see the module docstring); an :class:`~physml.inference.ais.AISResult`
+    (``log_z``, ``se``, ``log_weights``, ``log_z_base``, ``ess``, ``khat``, ``wall_time_s``).
+    :func:`physml.inference.ais.weight_problems` says whether to trust it."""
+    settings = AISSettings(n_betas=n_betas, n_runs=n_runs, schedule=schedule)
+    path = _rbm_path(W, a, b, base_visible_bias)
+    return anneal(path, beta_schedule(settings.n_betas, settings.schedule), settings.n_runs, seed)
+
+
+def bdmc_run(W, a, b, *, n_betas: int = 14501, n_runs: int = 100, seed=None, base_visible_bias=None,
+             schedule: str = "sm", reverse_start=None, gibbs_sweeps: int = 1000,
+             tolerance: float = BDMC_TOLERANCE) -> FreeEnergy:
+    """BDMC sandwich of the free energy −ln Z of the RBM (estimator ``rbm_bdmc``), a :class:`FreeEnergy`.
+
+    Forward AIS as :func:`ais_run`; reverse AIS along the same schedule from ``reverse_start``
+    (``n_runs`` visible vectors drawn from the RBM, e.g. exact draws by enumeration) or, by default,
+    from ``n_runs`` independent block-Gibbs chains of ``gibbs_sweeps`` sweeps started at base-rate
+    draws (approximate: the lower end is a bound only as far as the chains have mixed).
+    ``-record.sandwich_upper <= ln Z <= -record.sandwich_lower`` stochastically.
+    """
+    settings = AISSettings(n_betas=n_betas, n_runs=n_runs, schedule=schedule)
+    path = _rbm_path(W, a, b, base_visible_bias)
     betas = beta_schedule(settings.n_betas, settings.schedule)
-    rng = np.random.default_rng(seed)
-    start = time.perf_counter()
-
-    M = settings.n_runs
-    Wt = W.T.copy()
-    da = a - a0
-    log_z_base = n_hidden * math.log(2.0) + float(np.logaddexp(0.0, a0).sum())
-    v = (rng.random((M, n_visible)) < expit(a0)).astype(float)
-    log_w = np.zeros(M)
-    for k in range(1, len(betas)):
-        beta, beta_prev = betas[k], betas[k - 1]
-        x = v @ W + b
-        log_w += (beta - beta_prev) * (v @ da) + (
-            np.logaddexp(0.0, beta * x) - np.logaddexp(0.0, beta_prev * x)).sum(axis=1)
-        if k == len(betas) - 1:
-            break
-        # one block-Gibbs sweep leaving p_beta invariant
-        h = (rng.random((M, n_hidden)) < expit(beta * x)).astype(float)
-        field = a0 + beta * (da + h @ Wt)
-        v = (rng.random((M, n_visible)) < expit(field)).astype(float)
-
-    log_mean_w = logsumexp(log_w) - math.log(M)
-    scaled = np.exp(log_w - log_w.max())
-    se = float(scaled.std(ddof=1) / (math.sqrt(M) * scaled.mean()))
-    ess = float(scaled.sum() ** 2 / (scaled**2).sum())
-    return AISResult(log_z=float(log_z_base + log_mean_w), se=se, log_weights=log_w,
-                     log_z_base=log_z_base, ess=ess, wall_time_s=time.perf_counter() - start)
+    t0 = time.perf_counter()
+    seed_fwd, seed_rev = np.random.SeedSequence(seed).spawn(2)
+    fwd = anneal(path, betas, settings.n_runs, seed_fwd)
+    rng = np.random.default_rng(seed_rev)
+    if reverse_start is None:
+        if isinstance(gibbs_sweeps, bool) or int(gibbs_sweeps) != gibbs_sweeps or gibbs_sweeps < 1:
+            raise ValueError(f"gibbs_sweeps must be an integer >= 1, got {gibbs_sweeps!r}")
+        state = path.sample_base(settings.n_runs, rng)
+        for _ in range(int(gibbs_sweeps)):
+            state = path.move(state, 1.0, rng)
+        source = f"{settings.n_runs} block-Gibbs chains of {gibbs_sweeps} sweeps (approximate draws)"
+    else:
+        v = np.asarray(reverse_start, dtype=float)
+        if v.shape != (settings.n_runs, path.W.shape[0]) or not np.all((v == 0) | (v == 1)):
+            raise ValueError(f"reverse_start must be binary with shape ({settings.n_runs}, {path.W.shape[0]}), "
+                             f"got {v.shape}")
+        state, source = path.start_at(v), f"{settings.n_runs} given draws of the RBM"
+    rev = anneal(path, betas[::-1], settings.n_runs, rng, start=state)
+    return bdmc_record(fwd, rev, estimator="rbm_bdmc", tolerance=tolerance, wall_time_s=time.perf_counter() - t0,
+                       note=f"AIS, {settings.n_runs} runs x {betas.size} distributions ({settings.schedule} "
+                            f"schedule), block-Gibbs moves; reverse from {source}")
 
 
 def log_partition_ais(W, a, b, *, n_betas: int = 14501, n_runs: int = 100, seed=None,
@@ -179,5 +228,5 @@ def log_partition_ais(W, a, b, *, n_betas: int = 14501, n_runs: int = 100, seed=
     return result.log_z, result.se
 
 
-__all__ = ["AISSettings", "AISResult", "beta_schedule", "base_rate_visible_bias", "ais_run",
+__all__ = ["AISSettings", "RBMPath", "beta_schedule", "base_rate_visible_bias", "ais_run", "bdmc_run",
            "log_partition_ais"]

@@ -40,6 +40,11 @@ def _final_log_evidence(stat) -> float:
 # this ideal by a small factor; DISPERSION_LIMIT allows a factor 10 in sd (100 in variance).
 DISPERSION_LIMIT = 10.0
 MIN_FINAL_ACCEPT = 0.1
+# Two estimates of the same ln Z from the same particles that differ by more than the accuracy physml
+# promises (0.1 nat, as for the BDMC sandwich) *and* by more than 2 combined se are not both right:
+# measured on the 4x4 Hubbard-Stratonovich Ising at K_c, PyMC's SMC was ~1.7 nat high with its
+# populations agreeing among themselves, and a 4-se rule alone missed 2 of 3 runs.
+BRIDGE_GAP_TOL = 0.1
 
 
 def few_sample_se(values) -> float:
@@ -74,8 +79,9 @@ def smc_free_energy(log_evidence_per_chain: np.ndarray, wall_time_s: float = flo
     per chain) below ``MIN_FINAL_ACCEPT``: the particles barely moved at beta = 1.  And so does a
     disagreement with ``bridge`` (a :class:`FreeEnergy` from bridge sampling on the final
     particles, an estimate that does not depend on the tempering path) by more than
-    ``4 sqrt(se_smc^2 + se_bridge^2)``, where se_smc is at least the ideal sd over sqrt(chains)
-    (so that two chains that agree by chance do not make the test over-strict).
+    ``min(4 s, max(BRIDGE_GAP_TOL, 2 s))`` with ``s = sqrt(se_smc^2 + se_bridge^2)``, where se_smc is
+    at least the ideal sd over sqrt(chains) (so that two chains that agree by chance do not make the
+    test over-strict).
     """
     values = np.asarray(log_evidence_per_chain, dtype=float)
     se = few_sample_se(values)
@@ -109,11 +115,13 @@ def smc_free_energy(log_evidence_per_chain: np.ndarray, wall_time_s: float = flo
         floor = ideal / math.sqrt(values.size) if (n_stages is not None and draws) else 0.0
         se_smc = max(se if np.isfinite(se) else 0.0, floor)
         gap = abs(-float(values.mean()) - bridge.value)
-        tol = 4.0 * math.hypot(se_smc, bridge.se)
+        combined = math.hypot(se_smc, bridge.se)
+        tol = min(4.0 * combined, max(BRIDGE_GAP_TOL, 2.0 * combined))
         note += f"; bridge sampling on the final particles: {bridge.value:.4g} ± {bridge.se:.2g}"
         if gap > tol:
             problems.append(f"disagrees with bridge sampling on its own final particles by {gap:.3g} nat "
-                            f"(> 4 combined se = {tol:.3g}: the tempering path is biased)")
+                            f"(> {tol:.3g} = min(4 combined se, max({BRIDGE_GAP_TOL:g} nat, 2 combined se)): "
+                            "the tempering path is biased)")
     if problems:
         note = "unreliable: " + "; ".join(problems) + "; " + note
     return FreeEnergy(value=-float(values.mean()), se=se, kind="estimate", estimator="smc",

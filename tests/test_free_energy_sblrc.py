@@ -70,10 +70,24 @@ def test_ti_power_ladder_from_zero_on_sblrc_is_flagged():
 
 
 def test_ais_on_sblrc_within_4_se_or_flagged():
-    rec = ais_pymc(sblrc_model(), seed=0, n_runs=64, n_temperatures=1000)
-    assert rec.note.startswith("unreliable") or _within(rec, reference_free_energy()), rec
+    """AIS's runs lag behind the sharpening tempered posteriors here, all alike, so −ln Ẑ errs high by
+    up to ~1 nat while the weights look healthy (Pareto k̂ < 0.7 for some seeds): only a reverse pass
+    reveals it. Both the forward record (its reverse check from the pilot population) and BDMC from
+    posteriordb's reference draws must land on the reference or flag themselves."""
+    from physml.inference.ais import bdmc_pymc
+    from physml.models import regression as reg
+
+    exact = reference_free_energy()
+    rec = ais_pymc(sblrc_model(), seed=seed(0), n_runs=64, n_temperatures=1000)
+    assert np.isfinite(rec.sandwich_lower) and np.isfinite(rec.sandwich_upper), rec
+    assert rec.note.startswith("unreliable") or _within(rec, exact), rec
+    bdmc = bdmc_pymc(sblrc_model(), reg.posteriordb_reference(DATA).posterior, seed=seed(1), n_runs=64,
+                     n_temperatures=1000)
+    margin = threshold() * 2 * bdmc.se  # >= q MC se of either end of the sandwich
+    assert bdmc.note.startswith("unreliable") or (
+        bdmc.sandwich_lower - margin <= exact <= bdmc.sandwich_upper + margin), bdmc
     # too few temperatures: the weights collapse and AIS says so
-    few = ais_pymc(sblrc_model(), seed=0, n_runs=64, n_temperatures=100)
+    few = ais_pymc(sblrc_model(), seed=seed(0), n_runs=64, n_temperatures=100)
     assert few.note.startswith("unreliable"), few
 
 

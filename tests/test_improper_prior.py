@@ -16,6 +16,7 @@ import xarray as xr
 from scipy import stats
 
 from physml.inference import FREE_ENERGY_ESTIMATORS, fit, free_energies
+from physml.inference.ais import ais_pymc, bdmc_pymc
 from physml.inference.bridge_sampling import bridge_sampling
 from physml.inference.importance_sampling import importance_sampling
 from physml.inference.priors import improper_prior_terms, require_proper_prior
@@ -153,7 +154,9 @@ ESTIMATOR_CALLS = {
     "importance_sampling": lambda m: importance_sampling(m, EMPTY_RESULT),
     "estimate_smc": lambda m: estimate_smc(m, EMPTY_RESULT, seed=0),
     **{f"registry:{name}": (lambda m, name=name: FREE_ENERGY_ESTIMATORS[name].estimate(m, EMPTY_RESULT, seed=0))
-       for name in ("ti", "bridge", "psis_is", "smc")},
+       for name in ("ti", "bridge", "psis_is", "smc", "ais", "bdmc")},
+    "ais_pymc": lambda m: ais_pymc(m),
+    "bdmc_pymc": lambda m: bdmc_pymc(m, EMPTY_RESULT),
 }
 
 
