@@ -17,7 +17,8 @@ from ..inference import METHODS, fit
 from ..models.reference import Reference
 from . import figures
 from .common import Progress, markdown_table, pm_fmt, fmt, save_datatree_atomic, write_json_atomic, write_text_atomic
-from .compare import convergence_warnings, fit_record, free_energy_comparison, posterior_comparison
+from .compare import fit_record, free_energy_comparison, posterior_comparison, sandwich_text
+from .warnings import collect_warnings, warnings_markdown
 
 
 @dataclass
@@ -84,26 +85,24 @@ def run_and_report(*, model_name: str, title: str, intro: str, model, reference:
         },
         "fits": {m: fit_record(dt, comparison.get(m)) for m, dt in fits.items()},
         "comparison": {"posterior": comparison, "free_energy": fe_rows},
+        "warnings": collect_warnings(fits, exact_free_energy=exact),
     }
     extra_md = ""
     if extra_section is not None:
         extra_md, extra_summary = extra_section(fits)
         summary.update(extra_summary)
     write_json_atomic(out_dir / "summary.json", summary)
-    report = _report_markdown(title, intro, fits, reference, comparison, fe_rows, figs, out_dir, notes or [])
+    report = _report_markdown(title, intro, summary["warnings"], fits, reference, comparison, fe_rows, figs, out_dir,
+                              notes or [])
     if extra_md:
         report = report.replace("\n## Diagnostics\n", f"\n{extra_md}\n## Diagnostics\n", 1)
     write_text_atomic(out_dir / "report.md", report)
-    say(f"wrote {out_dir / 'report.md'}")
+    say("wrote report.md")  # out_dir is a scratch folder; the CLI names the final one
     return summary
 
 
-def _report_markdown(title, intro, fits, reference, comparison, fe_rows, figs, out_dir, notes) -> str:
-    lines = [f"# {title}", "", intro, ""]
-    warnings = [w for m, dt in fits.items() for w in convergence_warnings(m, dt)]
-    if warnings:
-        lines += ["## Warnings", ""] + [f"- {w}" for w in warnings] + [""]
-    lines += ["## Free energy −ln Z (nats)", ""]
+def _report_markdown(title, intro, warnings, fits, reference, comparison, fe_rows, figs, out_dir, notes) -> str:
+    lines = [f"# {title}", "", intro, "", warnings_markdown(warnings), "## Free energy −ln Z (nats)", ""]
     if reference is not None and reference.free_energy is not None:
         lines += [f"Exact: **{reference.free_energy:.4f}** ({reference.source}).", ""]
     else:
@@ -113,9 +112,9 @@ def _report_markdown(title, intro, fits, reference, comparison, fe_rows, figs, o
         z = r.get("error_in_se")
         rows.append([r["method"], r["estimator"], r["kind"], pm_fmt(r["value"], r["se"]),
                      fmt(r.get("error")), fmt(z, 3), fmt(r.get("kl_gap")), fmt(r.get("pareto_k"), 3),
-                     fmt(r.get("wall_time_s"), 3)])
+                     sandwich_text(r), fmt(r.get("wall_time_s"), 3)])
     lines += [markdown_table(["method", "estimator", "kind", "F ± se", "F − F_exact", "error / se",
-                              "KL(q‖p) = F_VI − F_exact", "Pareto k̂", "time (s)"], rows), ""]
+                              "KL(q‖p) = F_VI − F_exact", "Pareto k̂", "BDMC sandwich", "time (s)"], rows), ""]
     lines += ["`upper_bound` rows are −ELBO: by ln p(y) = ELBO + KL(q‖p) their gap to the exact value is "
               "the KL divergence of the variational approximation. `error / se` within ±4 means the "
               "estimate agrees with the exact value within its Monte Carlo error.", ""]

@@ -1,8 +1,9 @@
-"""Compare fits of one model with its reference: posteriors, free energies, VI convergence.
+"""Compare fits of one model with its reference: posteriors and free energies.
 
 Given ``{method: DataTree}`` and a :class:`~physml.models.reference.Reference`, build
 the numbers a report shows. Every quantity with an exact counterpart is shown with
-it, and every estimate with its error bar (MCSE or se).
+it, and every estimate with its error bar (MCSE or se). The reasons not to trust a fit are
+collected by :mod:`physml.analyses.warnings`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import xarray as xr
 
 from ..inference import diagnostics, fit_info, free_energies, posterior_table
 from ..models.reference import Reference
+from .common import fmt
 
 
 def posterior_comparison(fits: dict[str, xr.DataTree], reference: Reference | None,
@@ -65,6 +67,14 @@ def free_energy_comparison(fits: dict[str, xr.DataTree], exact: float | None) ->
     return rows
 
 
+def sandwich_text(row: dict) -> str:
+    """``[lower, upper] (width w)`` of a row's BDMC sandwich on −ln Z, or "—" where it has none."""
+    lo, hi = row.get("sandwich_lower"), row.get("sandwich_upper")
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "—"
+    return f"[{fmt(lo, 8)}, {fmt(hi, 8)}] (width {hi - lo:.3g})"
+
+
 def fit_record(dt: xr.DataTree, comparison: dict | None) -> dict:
     """The ``fits[METHOD]`` entry of ``summary.json``."""
     info = fit_info(dt)
@@ -84,26 +94,3 @@ def fit_record(dt: xr.DataTree, comparison: dict | None) -> dict:
         "settings": info["settings"],
     }
 
-
-def convergence_warnings(method: str, dt: xr.DataTree) -> list[str]:
-    """Loud, human-readable reasons not to trust a fit."""
-    diag = diagnostics(dt)
-    msgs = []
-    if "converged" in diag and not diag["converged"]:
-        msgs.append(f"**{method} did NOT converge** ({diag.get('stop_reason', 'unknown reason')}): "
-                    "its numbers are optimisation error, not the variational family's error")
-    if diag.get("max_rhat", 1.0) > 1.01:
-        msgs.append(f"{method}: R-hat {diag['max_rhat']:.3f} > 1.01")
-    ess = diag.get("min_ess_bulk")
-    if ess is not None and isinstance(ess, float) and math.isfinite(ess) and ess < 100:
-        msgs.append(f"{method}: bulk ESS {ess:.0f} < 100")
-    if diag.get("divergences", 0):
-        msgs.append(f"{method}: {diag['divergences']} divergent transitions")
-    k = diag.get("pareto_k")
-    if isinstance(k, float) and k > 0.7:
-        msgs.append(f"**{method} cannot be trusted as an importance proposal**: Pareto k̂ = {k:.2f} > 0.7 "
-                    "(Yao et al. 2018), so q misses mass that p has; its importance-sampling evidence is unreliable")
-    for rec in free_energies(dt):
-        if rec.note.startswith("unreliable"):
-            msgs.append(f"{method} / {rec.estimator}: {rec.note}")
-    return msgs

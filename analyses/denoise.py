@@ -12,13 +12,13 @@ from ..inference.fit import fit
 from ..inference.hubbard_stratonovich import rb_marginals_from_spins
 from ..inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration
 from ..inference.mean_field import mean_field
-from ..inference.records import diagnostics, free_energies
+from ..inference.records import FreeEnergy, diagnostics, free_energies
 from ..models import continuous_ising as ci
 from ..models import denoise as dn
-from .compare import convergence_warnings
 from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
                      write_json_atomic, write_text_atomic)
-from .settings import merge_settings, resolve_sizes
+from .settings import check_memory, merge_settings, resolve_sizes
+from .warnings import collect_warnings, fit_diagnostics, free_energy_warnings, warnings_markdown
 
 DEFAULTS = {
     "image": "shapes", "size": 32, "K": 0.5, "mu": 1.0, "sigma": 1.0, "noise": "gaussian", "flip_p": 0.1,
@@ -37,12 +37,21 @@ def _sizes(s: dict, quick: bool) -> dict:
     return resolve_sizes(s, q if quick else f)
 
 
-def _data(s: dict, data: str | None, seed: int) -> dn.DenoiseData:
+def _check_memory(size: dict, n_pixels: int) -> None:
+    """Spin draws, Rao-Blackwellised marginals and HS draws are each (chains, draws, pixels)."""
+    check_memory({"draws × chains × pixels": size["draws"] * size["chains"] * (4 * n_pixels + 16),
+                  "size (pixels)": 32 * n_pixels, "ti_rungs × ti_draws": size["ti_rungs"] * size["ti_draws"] * 8,
+                  "advi_steps": size["advi_steps"] * 8})
+
+
+def _data(s: dict, data: str | None, seed: int, size: dict) -> dn.DenoiseData:
     spec = dn.DenoiseSpec(K=float(s["K"]), mu=float(s["mu"]), sigma=float(s["sigma"]), noise=s["noise"],
                           flip_p=float(s["flip_p"]), boundary=s["boundary"])
     if data:
         truth, name = dn.load_image(data), Path(data).name
+        _check_memory(size, truth.size)
     else:
+        _check_memory(size, 16 if s["image"] == "tiny" else max(s["size"], 0) ** 2)  # before drawing it
         truth, name = dn.builtin_image(s["image"], s["size"]), f"{s['image']} {s['size']}x{s['size']}"
         if s["image"] == "tiny":
             name = "tiny 4x4"
@@ -66,7 +75,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     for m in methods:
         if m not in ALL_METHODS:
             raise ValueError(f"method must be one of {list(ALL_METHODS)}, got {m!r}")
-    d = _data(s, data, seed)
+    d = _data(s, data, seed, size)
     hs_spec = ci.HSSpec(margin=float(s["margin"]))
     out_dir = Path(out_dir)
     log = Progress("denoise", progress)
@@ -78,11 +87,11 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     # ---------------------------------------------------------------- references
     log("references")
     log_z_prior, prior_source = dn.log_partition_prior(d)
-    prior_se = 0.0
+    prior_se, prior_record = 0.0, None
     if log_z_prior is None:
-        rec = thermodynamic_integration(dn.prior_couplings(d), n_rungs=size["ti_rungs"], draws=size["ti_draws"],
-                                        sampler="swendsen_wang", seed=seed + 300)
-        log_z_prior, prior_se, prior_source = -rec.value, rec.se, "spin TI (Swendsen-Wang)"
+        prior_record = thermodynamic_integration(dn.prior_couplings(d), n_rungs=size["ti_rungs"],
+                                                 draws=size["ti_draws"], sampler="swendsen_wang", seed=seed + 300)
+        log_z_prior, prior_se, prior_source = -prior_record.value, prior_record.se, "spin TI (Swendsen-Wang)"
     exact = dn.exact_posterior(d) if n <= 20 else None
     ref_map, ref_source = (exact["p_up"], "enumeration") if exact else (None, None)
     evidence = []  # rows: method, estimator, kind, -ln p(y), se
@@ -96,6 +105,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
 
     fits: dict = {}
     maps: dict = {}
+    fit_diags: dict = {}  # label -> diagnostics, for the Warnings section
     for i, m in enumerate(methods):
         log(f"fit {m}")
         t0 = time.perf_counter()
@@ -108,7 +118,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
             rb = rb_marginals_from_spins(post, spins)  # E[s_i | s_-i] = tanh(local field)
             p_up, p_se = 0.5 * (1 + rb.mean(axis=(0, 1))), 0.5 * _mcse_map(rb)
             row["diagnostics"] = {k: v for k, v in diagnostics(dt).items() if k in ("max_rhat", "min_ess_bulk")}
-            row["warnings"] = convergence_warnings(m, dt)
+            fit_diags[m] = fit_diagnostics(dt)
             save_datatree_atomic(dt, out_dir / f"{m}.nc")
             if m == "heat_bath":
                 fe = thermodynamic_integration(post, n_rungs=size["ti_rungs"], draws=size["ti_draws"],
@@ -123,7 +133,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
             mf = mean_field(post, init=np.tanh(post.field))
             p_up, p_se = 0.5 * (1 + mf.magnetisation), np.zeros(n)
             row["diagnostics"] = {"converged": mf.converged, "n_iter": mf.n_iter}
-            row["warnings"] = [] if mf.converged else [f"**{m} did NOT converge** after {mf.n_iter} iterations"]
+            fit_diags[m] = {"converged": mf.converged, "stop_reason": f"{mf.n_iter} iterations"}
             v, se = neg_log_evidence(mf.free_energy, 0.0)
             evidence.append({"method": m, "estimator": "mean_field", "kind": "upper_bound" if prior_se == 0 else
                              "estimate", "value": v, "se": se, "note": "F_MF(posterior) + exact ln Z_prior"})
@@ -144,13 +154,13 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
             diag = diagnostics(dt)
             row["diagnostics"] = {k: diag[k] for k in ("max_rhat", "min_ess_bulk", "divergences", "converged",
                                                        "pareto_k") if k in diag}
-            row["warnings"] = convergence_warnings(m, dt)
+            fit_diags[m] = fit_diagnostics(dt)
             save_datatree_atomic(dt, out_dir / f"{m}.nc")
             for rec in free_energies(dt):
                 v, se = neg_log_evidence(rec.value, rec.se)
                 kind = rec.kind if prior_se == 0 else "estimate"
                 evidence.append({"method": m, "estimator": rec.estimator, "kind": kind, "value": v, "se": se,
-                                 "note": rec.note[:120]})
+                                 "note": rec.note})
         row["wall_time_s"] = time.perf_counter() - t0
         maps[m] = (p_up.reshape(d.shape), p_se.reshape(d.shape))
         fits[m] = row
@@ -175,10 +185,11 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
                 r["max_z_vs_reference"] = float(np.max(diff / np.where(se > 0, se, np.inf))) \
                     if ref_source == "enumeration" else None
         r["total_variance"] = float(np.sum(1 - (2 * p - 1) ** 2))
+    ex = -exact["log_evidence"] if exact else None
     for e in evidence:
-        ex = -exact["log_evidence"] if exact else None
         e["error"] = e["value"] - ex if ex is not None else None
         e["z"] = e["error"] / e["se"] if ex is not None and e["se"] > 0 else None
+    warnings = _warnings(evidence, ex, fit_diags, prior_record)
 
     log("figures")
     figs = _figures(out_dir / "figures", d, maps, ref_map)
@@ -193,6 +204,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
                       "exact_expected_pixel_error": exact.get("expected_pixel_error") if exact else None},
         "fits": fits,
         "evidence": evidence,
+        "warnings": warnings,
         "hs_shift": ci.hs_shift(post, hs_spec),
         "figures": [str(p.relative_to(out_dir)) for p in figs],
         "wall_time_s": time.perf_counter() - t_start,
@@ -201,6 +213,15 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     write_text_atomic(out_dir / "report.md", _report(summary, d))
     log("done")
     return summary
+
+
+def _warnings(evidence: list[dict], exact_value, fit_diags: dict, prior_record: FreeEnergy | None) -> list[str]:
+    """Every fit's diagnostics; every evidence estimate (spin TI/AIS, mean field, HS records, all on the
+    −ln p(y) scale) against the enumerated evidence; the self-check of the prior's TI ln Z."""
+    records = [(e["method"], FreeEnergy(e["value"], e["se"], e["kind"], e["estimator"], note=e.get("note", "")))
+               for e in evidence if e["kind"] != "exact"]
+    prior = free_energy_warnings("prior ln Z(K, 0)", prior_record) if prior_record is not None else []
+    return collect_warnings(exact_free_energy=exact_value, records=records, diagnostics=fit_diags, extra=prior)
 
 
 def _figures(fig_dir: Path, d: dn.DenoiseData, maps: dict, ref_map) -> list[Path]:
@@ -242,10 +263,7 @@ def _report(summary: dict, d: dn.DenoiseData) -> str:
              f"ln p(y) = Σ_i a_i + ln Z(K, h) − ln Z(K, 0); ln Z(K, 0) = {ref['log_z_prior']:.6f} "
              f"({ref['log_z_prior_source']}). Reference marginals: {ref['marginals']}. "
              f"HS shift c = {summary['hs_shift']:.4g}.", ""]
-    warn = [f"- {w}" for r in summary["fits"].values() for w in r.get("warnings", [])]
-    if warn:
-        lines += ["## Warnings", ""] + warn + [""]
-    lines += ["## Marginal maps", "",
+    lines += [warnings_markdown(summary["warnings"]), "## Marginal maps", "",
               f"Noisy image (sign of y) pixel error: {summary['image']['noisy_pixel_error']}", ""]
     rows = []
     for m, r in summary["fits"].items():

@@ -10,19 +10,24 @@ import numpy as np
 
 from ..inference.bethe import belief_propagation
 from ..inference.fit import fit
-from ..inference.ising_free_energy import annealed_importance_sampling, fast_square, thermodynamic_integration
+from ..inference.adaptive import FE_TIME_CAP, check_tolerance
+from ..inference.ising_free_energy import ais_to_tolerance, fast_square, ti_to_tolerance
 from ..inference.mean_field import mean_field
-from ..inference.records import diagnostics
+from ..inference.records import FreeEnergy, diagnostics
 from ..models import ising as im
-from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
+from .common import (Progress, fmt, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
                      write_json_atomic, write_text_atomic)
-from .settings import merge_settings, resolve_sizes
+from .compare import sandwich_text
+from .figures import free_energy_bars
+from .settings import check_memory, merge_settings, resolve_sizes
+from .warnings import collect_warnings, warnings_markdown
 
 DEFAULTS = {
     "L": 16, "K": im.K_CRITICAL, "h": 0.0, "boundary": "periodic",
     "draws": 0, "chains": 0,  # 0: size from quick / full mode
     "k_min": 0.1, "k_max": 0.7, "k_points": 0,
     "ti_rungs": 0, "ti_draws": 0, "ais_temps": 0, "ais_runs": 0,
+    "fe_tol": 0.0, "fe_time_cap": FE_TIME_CAP,  # nats (0 = off): TI and AIS grow until their error is below it
 }
 ALL_METHODS = ("checkerboard", "heat_bath", "swendsen_wang", "wolff")
 OBS = ("energy", "abs_magnetisation", "magnetisation_sq")
@@ -32,7 +37,13 @@ def _sizes(s: dict, quick: bool) -> dict:
     q = {"draws": 400, "chains": 2, "k_points": 5, "ti_rungs": 9, "ti_draws": 150, "ais_temps": 150, "ais_runs": 16}
     f = {"draws": 3000, "chains": 4, "k_points": 13, "ti_rungs": 33, "ti_draws": 1000, "ais_temps": 1000,
          "ais_runs": 32}
-    return resolve_sizes(s, q if quick else f)
+    size = resolve_sizes(s, q if quick else f)
+    n = max(s["L"], 0) ** 2  # spins; each fit records every draw's configuration
+    check_memory({"draws × chains × L²": size["draws"] * size["chains"] * (n + 16), "L²": 16 * n,
+                  "k_points × draws": size["k_points"] * max(200, size["draws"] // 4) * 2 * 16,
+                  "ti_rungs × ti_draws": size["ti_rungs"] * size["ti_draws"] * 8,
+                  "ais_runs × (L² + ais_temps)": size["ais_runs"] * (n + size["ais_temps"])})
+    return size
 
 
 def _exact_at(L, K, h, boundary):
@@ -56,6 +67,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
         raise ValueError(f"setting K must be >= 0, got {spec.K}")
     if not (0 <= s["k_min"] < s["k_max"]):
         raise ValueError(f"settings k_min, k_max must satisfy 0 <= k_min < k_max, got {s['k_min']}, {s['k_max']}")
+    check_tolerance(s["fe_tol"], s["fe_time_cap"], prefix="setting ")
     size = _sizes(s, quick)
     zero_field = spec.h == 0
     methods = list(methods) if methods else [m for m in ALL_METHODS if zero_field or m in ("checkerboard", "heat_bath")]
@@ -74,12 +86,13 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     reference = im.exact_reference(spec)
     exact_F = reference.get("free_energy")
 
-    fits, traces, spins_snapshot = {}, {}, None
+    fits, trees, traces, spins_snapshot = {}, {}, {}, None
     for i, m in enumerate(methods):
         log(f"fit {m}")
         dt = fit(model, m, draws=size["draws"], tune=max(100, size["draws"] // 10), chains=size["chains"],
                  seed=seed + i, free_energy=())
         save_datatree_atomic(dt, out_dir / f"{m}.nc")
+        trees[m] = dt
         d = diagnostics(dt)
         row = {"wall_time_s": float(dt.attrs.get("physml_wall_time_s", float("nan"))), "diagnostics": d}
         for o in OBS:
@@ -104,20 +117,22 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     # variance-based allocation of draws over rungs; otherwise Swendsen-Wang (h = 0) or checkerboard
     fast = fast_square(couplings)
     sampler = "checkerboard" if fast or not zero_field else "swendsen_wang"
-    ti = thermodynamic_integration(couplings, n_rungs=size["ti_rungs"], draws=size["ti_draws"], sampler=sampler,
-                                   seed=seed + 100, allocate="variance" if fast else "uniform")
-    ais = annealed_importance_sampling(couplings, n_temps=size["ais_temps"], n_runs=size["ais_runs"],
-                                       sampler="checkerboard", seed=seed + 200)
+    tol = {"fe_tol": s["fe_tol"], "fe_time_cap": s["fe_time_cap"]}
+    ti = ti_to_tolerance(couplings, n_rungs=size["ti_rungs"], draws=size["ti_draws"], sampler=sampler,
+                         seed=seed + 100, allocate="variance" if fast else "uniform", **tol)
+    ais = ais_to_tolerance(couplings, n_temps=size["ais_temps"], n_runs=size["ais_runs"], sampler="checkerboard",
+                           seed=seed + 200, **tol)
     free = [{"estimator": "exact", "value": exact_F, "se": 0.0, "kind": "exact", "source": reference["source"]},
             {"estimator": "mean_field", "value": mf.free_energy, "se": 0.0, "kind": "upper_bound"},
             {"estimator": "bethe", "value": bp.free_energy, "se": 0.0, "kind": "estimate"},
             {"estimator": "ti", "value": ti.value, "se": ti.se, "kind": ti.kind, "wall_time_s": ti.wall_time_s,
              "note": ti.note},
             {"estimator": "ais", "value": ais.value, "se": ais.se, "kind": ais.kind, "wall_time_s": ais.wall_time_s,
-             "note": ais.note}]
+             "note": ais.note, "sandwich_lower": ais.sandwich_lower, "sandwich_upper": ais.sandwich_upper}]
     for r in free:
         r["error"] = r["value"] - exact_F if exact_F is not None else None
         r["z"] = r["error"] / r["se"] if r["error"] is not None and r["se"] > 0 else None
+    warnings = _warnings(trees, exact_F, mf, bp, ti, ais)
 
     log("K sweep")
     ks = np.linspace(s["k_min"], s["k_max"], size["k_points"])
@@ -156,6 +171,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
         "bethe": {"free_energy": bp.free_energy, "abs_magnetisation": bp.abs_magnetisation, "converged": bp.converged,
                   "K_c": im.K_CRITICAL_BETHE},
         "free_energy": free,
+        "warnings": warnings,
         "k_sweep": sweep,
         "figures": [str(p.relative_to(out_dir)) for p in figs],
         "wall_time_s": time.perf_counter() - t_start,
@@ -164,6 +180,17 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     write_text_atomic(out_dir / "report.md", _report(summary, spec))
     log("done")
     return summary
+
+
+def _warnings(trees: dict, exact_F, mf, bp, ti: FreeEnergy, ais: FreeEnergy) -> list[str]:
+    """The report's warnings: the sampler fits, mean field and Bethe (convergence; mean field is a bound),
+    spin TI and AIS (self-checks; within 4 se of the exact −ln Z)."""
+    return collect_warnings(
+        trees, exact_free_energy=exact_F,
+        records=[("mean field", FreeEnergy(mf.free_energy, 0.0, "upper_bound", "mean_field")),
+                 ("Bethe", FreeEnergy(bp.free_energy, 0.0, "estimate", "bethe")), ("spin TI", ti), ("spin AIS", ais)],
+        diagnostics={"mean field": {"converged": mf.converged, "stop_reason": f"{mf.n_iter} iterations"},
+                     "Bethe (loopy BP)": {"converged": bp.converged, "stop_reason": f"{bp.n_iter} iterations"}})
 
 
 def _figures(fig_dir: Path, spec, spins, traces, free, sweep) -> list[Path]:
@@ -187,16 +214,8 @@ def _figures(fig_dir: Path, spec, spins, traces, free, sweep) -> list[Path]:
     axes[1].set_xlabel("draw (chain 0)")
     axes[0].legend(fontsize=7)
     paths.append(save_figure_atomic(fig, fig_dir / "traces.png"))
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    rows = [r for r in free if r["estimator"] != "exact"]
     ex = next(r["value"] for r in free if r["estimator"] == "exact")
-    ax.errorbar(range(len(rows)), [r["value"] for r in rows], yerr=[2 * r["se"] for r in rows], fmt="o")
-    if ex is not None:
-        ax.axhline(ex, color="k", lw=0.8, label="exact")
-        ax.legend()
-    ax.set_xticks(range(len(rows)), [r["estimator"] for r in rows])
-    ax.set_ylabel("−ln Z (nats), ±2 se")
-    paths.append(save_figure_atomic(fig, fig_dir / "free_energy.png"))
+    paths.append(free_energy_bars([r for r in free if r["estimator"] != "exact"], ex, fig_dir / "free_energy.png"))
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     K = np.array(sweep["K"])
     f = lambda key: np.array([np.nan if v is None else v for v in sweep[key]], dtype=float)  # noqa: E731
@@ -229,6 +248,7 @@ def _report(summary: dict, spec) -> str:
     lines = [f"# Ising model, L = {spec.L} ({spec.boundary}), K = {spec.K:.7g}, h = {spec.h:g}", "",
              f"P(s) ∝ exp(K Σ⟨ij⟩ s_i s_j + h Σ s_i). Exact reference: {ref['source']}. "
              f"K_c = {im.K_CRITICAL:.7f} (Onsager), K_c^MF = 1/4, K_c^Bethe = atanh(1/3) = {im.K_CRITICAL_BETHE:.4f}.", "",
+             warnings_markdown(summary["warnings"]),
              "## Observables (mean ± MCSE; z = (mean − exact)/MCSE; τ_int in sweeps from ArviZ ESS)", ""]
     rows = []
     for m, r in summary["fits"].items():
@@ -244,13 +264,15 @@ def _report(summary: dict, spec) -> str:
                      " (⟨|M|⟩ has no closed form at finite L; Yang's L = ∞ value is "
                      f"{ref['yang_magnetisation']:.4f})"), "",
               "## Free energy −ln Z (nats)", ""]
-    lines.append(markdown_table(["estimator", "kind", "−ln Z", "error vs exact", "error / se"],
+    lines.append(markdown_table(["estimator", "kind", "−ln Z", "error vs exact", "error / se", "BDMC sandwich"],
                                 [[r["estimator"], r["kind"],
-                                  pm_fmt(r["value"], r["se"]) if r["se"] else f"{r['value']:.6f}",
-                                  f"{r['error']:+.4f}", r["z"]]
+                                  pm_fmt(r["value"], r["se"]) if r["se"] else fmt(r["value"], 10),
+                                  "—" if r["error"] is None else f"{r['error']:+.4f}", r["z"], sandwich_text(r)]
                                  for r in summary["free_energy"]]))
     lines += ["", "Mean field is −ELBO, an upper bound on −ln Z (Gibbs–Bogoliubov); Bethe is not a bound in "
-                  "general (for ferromagnets Z_Bethe ≤ Z). AIS: E[Ẑ] = Z, so −ln Ẑ is a stochastic upper bound.", "",
+                  "general (for ferromagnets Z_Bethe ≤ Z). AIS: E[Ẑ] = Z, so −ln Ẑ is a stochastic upper bound; "
+                  "its reverse pass from equilibrium spins gives a stochastic lower bound, and the two make the "
+                  "BDMC sandwich [lower, upper] (flagged `unreliable:` when wider than 0.1 nats).", "",
               "## Figures", ""]
     lines += [f"![{p}]({p})" for p in summary["figures"]]
     return "\n".join(lines) + "\n"

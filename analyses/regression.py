@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..inference import METHODS
+from ..inference.adaptive import FE_TIME_CAP, check_tolerance
 from ..models import regression as reg
 from .bayes_report import MethodPlan, run_and_report
-from .settings import merge_settings
+from .settings import check_memory, check_methods, merge_settings
 
 DEFAULTS = {
     "prior": "conjugate",   # or "independent" (posteriordb blr)
@@ -16,18 +17,28 @@ DEFAULTS = {
     "beta_sd": 10.0, "sigma_sd": 10.0,
     "target": "",
     "draws": 0, "chains": 0,  # 0: each method's own default size
+    "fe_tol": 0.0, "fe_time_cap": FE_TIME_CAP,  # nats (0 = off): TI and AIS grow until their error is below it
 }
 DEFAULT_METHODS = ("nuts", "metropolis", "advi", "fullrank_advi", "smc")
 PRIORS = ("conjugate", "independent")
 
 
-def plans(methods, quick: bool, draws: int = 0, chains: int = 0) -> list[MethodPlan]:
-    """Sizes per method: short in --quick mode, report-sized otherwise; ``draws``/``chains`` > 0 override."""
+def base_size(quick: bool, draws: int = 0, chains: int = 0) -> dict:
+    """draws, tune, chains of NUTS and VI: short in --quick mode, report-sized otherwise; ``draws``/``chains`` > 0 override."""
     for name, value in (("draws", draws), ("chains", chains)):
         if value < 0:
             raise ValueError(f"setting {name} must be an integer >= 1 (or 0 for the default), got {value}")
     size = {"draws": 500, "tune": 500, "chains": 2} if quick else {"draws": 2000, "tune": 1000, "chains": 4}
-    size = {**size, **({"draws": draws} if draws else {}), **({"chains": chains} if chains else {})}
+    return {**size, **({"draws": draws} if draws else {}), **({"chains": chains} if chains else {})}
+
+
+def plans(methods, quick: bool, draws: int = 0, chains: int = 0, fe_tol: float = 0.0,
+          fe_time_cap: float = FE_TIME_CAP) -> list[MethodPlan]:
+    """Sizes per method (metropolis 4× the draws, SMC its own particle count) from :func:`base_size`;
+    ``fe_tol`` > 0 (nats): TI and AIS grow their budgets until their error is below it (or ``fe_time_cap`` s)."""
+    check_tolerance(fe_tol, fe_time_cap, prefix="setting ")
+    size = base_size(quick, draws, chains)
+    tol = {"fe_tol": fe_tol, "fe_time_cap": fe_time_cap} if fe_tol else {}
     out = []
     for m in methods:
         if m == "metropolis":
@@ -37,8 +48,8 @@ def plans(methods, quick: bool, draws: int = 0, chains: int = 0) -> list[MethodP
         elif m == "nuts":
             # NUTS carries the estimators that need posterior draws (bridge) or run their own
             # tempered sampling (TI: a power-posterior ladder; AIS: HMC moves along the same path).
-            fe_options = {"ti": {"n_rungs": 10 if quick else 20, "draws": 300 if quick else 1000},
-                          "ais": {"n_runs": 64 if quick else 200, "n_temperatures": 200 if quick else 1000}}
+            fe_options = {"ti": {"n_rungs": 10 if quick else 20, "draws": 300 if quick else 1000, **tol},
+                          "ais": {"n_runs": 64 if quick else 200, "n_temperatures": 200 if quick else 1000, **tol}}
             out.append(MethodPlan(m, **size, free_energy=("bridge", "ti", "ais"), free_energy_options=fe_options))
         else:
             out.append(MethodPlan(m, **size))
@@ -50,14 +61,14 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     s = merge_settings(DEFAULTS, settings)
     if s["prior"] not in PRIORS:
         raise ValueError(f"setting prior must be one of {PRIORS}, got {s['prior']!r}")
-    if data:
-        dataset = reg.load_data(data, s["target"] or None)
-    else:
-        dataset = reg.synthetic_data(n=s["n"], d=s["d"], rho=s["rho"], seed=s["data_seed"])
     methods = list(methods) if methods else [m for m in DEFAULT_METHODS if m in METHODS]
-    for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {m!r}")
+    method_plans = plans(methods, quick, s["draws"], s["chains"], s["fe_tol"], s["fe_time_cap"])
+    dataset = reg.load_data(data, s["target"] or None) if data else None
+    n, d = (dataset.n, dataset.d) if data else (s["n"], s["d"])
+    check_memory({"draws × chains": max(p.draws * p.chains * (2 * max(d, 0) + 32) for p in method_plans),
+                  "n × d": max(n, 0) * (max(d, 0) + 1) + max(d, 0) ** 2})
+    if not data:
+        dataset = reg.synthetic_data(n=s["n"], d=s["d"], rho=s["rho"], seed=s["data_seed"])
     if s["prior"] == "conjugate":
         prior = reg.ConjugatePrior(dataset.d, v0=s["v0"], a0=s["a0"], b0=s["b0"])
         model = reg.conjugate_model(dataset, prior)
@@ -73,14 +84,23 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
         var_names = ["beta", "sigma"]
         intro = ("Bayesian linear regression with independent priors (posteriordb `blr`): β ~ N(0, beta_sd), "
                  f"σ ~ HalfNormal(sigma_sd). No closed-form evidence. Data: {dataset.source}, n = {dataset.n}, d = {dataset.d}.")
+    check_methods(methods, model)
     extra = _vi_optimum_section(dataset, prior) if s["prior"] == "conjugate" else None
     notes = ["Mean-field VI (advi) factorises q over parameters, so on a posterior with correlated coefficients "
              "its sds fall below the exact ones; full-rank VI can represent the correlation."]
     return run_and_report(model_name="regression", title="Bayesian linear regression", intro=intro, model=model,
-                          reference=reference, plans=plans(methods, quick, s["draws"], s["chains"]), var_names=var_names,
-                          settings={**s, "data": data, "methods": methods, "quick": quick, "seed": seed},
+                          reference=reference, plans=method_plans, var_names=var_names,
+                          settings={**s, **_sizes_used(quick, s, method_plans), "data": data, "methods": methods,
+                                    "quick": quick, "seed": seed},
                           out_dir=out_dir, seed=seed, progress=progress, notes=notes,
                           extra_section=extra)
+
+
+def _sizes_used(quick: bool, s: dict, method_plans: list[MethodPlan]) -> dict:
+    """The sizes each method ran with (``draws``/``chains`` 0 mean "the default": record the default)."""
+    size = base_size(quick, s["draws"], s["chains"])
+    return {"draws": size["draws"], "chains": size["chains"],
+            "sizes": {p.method: {"draws": p.draws, "tune": p.tune, "chains": p.chains} for p in method_plans}}
 
 
 def _vi_optimum_section(dataset, prior):

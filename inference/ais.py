@@ -69,6 +69,7 @@ from typing import NamedTuple, Protocol
 import numpy as np
 import xarray as xr
 
+from .adaptive import Knob, split_sandwich, with_tolerance
 from .importance_sampling import KHAT_RELIABLE, psis_log_evidence
 from .model_density import log_mean_exp, model_density, relative_weights_se
 from .priors import require_proper_prior
@@ -78,7 +79,7 @@ from .thermodynamic_integration import power_ladder
 
 __all__ = ["AnnealingPath", "AISResult", "anneal", "ais", "TemperedLikelihoodPath", "weight_stats",
            "weight_problems", "ais_record", "bdmc_record", "BDMC_TOLERANCE", "HMCSchedule", "PilotPopulation",
-           "HMCTransition", "ScheduledHMC", "ais_pymc", "bdmc_pymc", "estimate_ais", "estimate_bdmc"]
+           "HMCTransition", "ScheduledHMC", "ais_pymc", "ais_pymc_to_tolerance", "bdmc_pymc", "estimate_ais", "estimate_bdmc"]
 
 #: default tolerance (nats) on the BDMC sandwich width F_upper - F_lower
 BDMC_TOLERANCE = 0.1
@@ -576,9 +577,15 @@ def bdmc_pymc(model, posterior, *, seed: int = 0, n_runs: int = 100, n_temperatu
     return (rec, fwd, rev) if return_result else rec
 
 
+#: :func:`ais_pymc` with ``fe_tol`` / ``fe_time_cap`` (:mod:`.adaptive`): runs and temperatures grow
+ais_pymc_to_tolerance = with_tolerance(ais_pymc, (Knob("n_runs", "monte_carlo", 0.5),
+                                                  Knob("n_temperatures", "bias", 1.0)), split_sandwich)
+
+
 def estimate_ais(model, result=None, *, seed: int = 0, **options) -> FreeEnergy:
-    """Registry entry: runs its own annealing; ``result`` is not needed."""
-    return ais_pymc(model, seed=seed, **options)
+    """Registry entry: runs its own annealing; ``result`` is not needed. Option ``fe_tol`` > 0 (nats):
+    grow runs and temperatures until max(se, sandwich distance) <= fe_tol (:mod:`.adaptive`)."""
+    return ais_pymc_to_tolerance(model, seed=seed, **options)
 
 
 def estimate_bdmc(model, result=None, *, seed: int = 0, **options) -> FreeEnergy:

@@ -31,7 +31,9 @@ marginal of one sublattice with the other summed out (heat-bath transitions): th
 :math:`n_i` the white-neighbour sum of black site i. Elsewhere the general kernels and the plain bond
 sum are used.
 
-All three are registered as free-energy estimators ``ising_ti`` / ``ising_ais`` / ``ising_bdmc`` for ``fit``.
+All three are registered as free-energy estimators ``ising_ti`` / ``ising_ais`` / ``ising_bdmc`` for ``fit``,
+in their ``fe_tol`` versions (:func:`ti_to_tolerance` ...; :mod:`.adaptive`): with option ``fe_tol`` > 0 nats
+they re-run on a growing budget until the error is below it or ``fe_time_cap`` seconds would pass.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ import numba
 import numpy as np
 from scipy import integrate, special
 
+from .adaptive import Knob, split_details, split_sandwich, with_tolerance
 from .ais import BDMC_TOLERANCE, ais_record, anneal, bdmc_record
 from .checkerboard import CheckerboardKernel, _with_ghost, rng_state, square_sweeps, up_probability_table
 from .lattice import IsingCouplings, couplings_of
@@ -181,7 +184,7 @@ def _fast_path(couplings, sampler, requested, name: str) -> bool:
 def thermodynamic_integration(couplings: IsingCouplings, *, n_rungs: int = 33, draws: int = 1000,
                               burn: int = 100, chains: int = 2, sampler: str = "checkerboard", sweeps: int = 1,
                               seed=0, rao_blackwell: bool | None = None, allocate: str = "uniform",
-                              pilot_fraction: float = 0.25) -> FreeEnergy:
+                              pilot_fraction: float = 0.25, return_details: bool = False):
     r"""−ln Z by TI over the coupling scale λ (Simpson on ``n_rungs`` = 4m + 1 rungs), se = quadrature ⊕ MCSE.
 
     Each rung runs ``chains`` chains of ``burn`` + ``draws`` steps, warm-started from the previous rung.
@@ -194,6 +197,7 @@ def thermodynamic_integration(couplings: IsingCouplings, *, n_rungs: int = 33, d
     rung k in proportion to :math:`w_k\,\mathrm{sd}_k\sqrt{\tau_k}` (Simpson weight × pilot sd ×
     √(n/ESS)), continuing the pilot chains, which minimises the MC variance of the integral for a
     fixed number of sweeps. The MCSEs come from ArviZ on the full per-rung chains either way.
+    ``return_details``: ``(record, {"mc_se", "discretisation"})``.
     """
     import arviz_stats as azs
 
@@ -219,7 +223,8 @@ def thermodynamic_integration(couplings: IsingCouplings, *, n_rungs: int = 33, d
                                         pilot_fraction)
         return _ti_record(couplings, lam, w, means, mcses, t0,
                           f"TI over coupling scale, {n_rungs} Simpson rungs x {chains} chains, "
-                          f"{n_used} draws in all ({sampler}, Rao-Blackwellised bond sum, {allocate} allocation)")
+                          f"{n_used} draws in all ({sampler}, Rao-Blackwellised bond sum, {allocate} allocation)",
+                          return_details)
     edges, weights = couplings.edges, couplings.weights
     couplings.neighbour_table, couplings.colouring  # noqa: B018 - build once, reused by every rung
     bufs = [_with_ghost(_exact_independent_draw(couplings, rng)) for _ in range(chains)]
@@ -236,18 +241,20 @@ def thermodynamic_integration(couplings: IsingCouplings, *, n_rungs: int = 33, d
         means[k] = g.mean()
         mcses[k] = float(azs.mcse(g)) if g.std() > 0 else 0.0
     return _ti_record(couplings, lam, w, means, mcses, t0,
-                      f"TI over coupling scale, {n_rungs} Simpson rungs x {chains}x{draws} draws ({sampler})")
+                      f"TI over coupling scale, {n_rungs} Simpson rungs x {chains}x{draws} draws ({sampler})",
+                      return_details)
 
 
-def _ti_record(couplings, lam, w, means, mcses, t0, note):
+def _ti_record(couplings, lam, w, means, mcses, t0, note, return_details=False):
     integral = integrate.simpson(means, x=lam)
     coarse = integrate.simpson(means[::2], x=lam[::2])
     quad_err = abs(integral - coarse) / 15.0
     mc_se = float(np.sqrt(np.sum((w * mcses) ** 2)))
     log_z = log_partition_independent(couplings) + integral
-    return FreeEnergy(value=-float(log_z), se=float(math.hypot(mc_se, quad_err)), kind="estimate",
-                      estimator="ising_ti", wall_time_s=time.perf_counter() - t0,
-                      note=f"{note}; quadrature err {quad_err:.2e}, MCSE {mc_se:.2e}")
+    rec = FreeEnergy(value=-float(log_z), se=float(math.hypot(mc_se, quad_err)), kind="estimate",
+                     estimator="ising_ti", wall_time_s=time.perf_counter() - t0,
+                     note=f"{note}; quadrature err {quad_err:.2e}, MCSE {mc_se:.2e}")
+    return (rec, {"mc_se": mc_se, "discretisation": quad_err}) if return_details else rec
 
 
 def _rung_stats(g):
@@ -463,6 +470,21 @@ def bidirectional_monte_carlo(couplings: IsingCouplings, *, n_temps: int = 1000,
                        wall_time_s=time.perf_counter() - t0)
 
 
+def simpson_rungs(n: float) -> int:
+    """The smallest 4m + 1 >= n (Simpson with Richardson needs 4m + 1 rungs)."""
+    return 4 * math.ceil((n - 1) / 4) + 1
+
+
+#: ``fe_tol`` / ``fe_time_cap`` versions (:mod:`.adaptive`): draws and runs are the Monte Carlo knobs,
+#: Simpson rungs (error ∝ n^-4) and AIS temperatures (sandwich width ∝ n^-1) the bias knobs
+AIS_KNOBS = (Knob("n_runs", "monte_carlo", 0.5), Knob("n_temps", "bias", 1.0))
+ti_to_tolerance = with_tolerance(thermodynamic_integration, (Knob("draws", "monte_carlo", 0.5),
+                                                             Knob("n_rungs", "bias", 4.0, simpson_rungs)),
+                                 split_details, return_details=True)
+ais_to_tolerance = with_tolerance(annealed_importance_sampling, AIS_KNOBS, split_sandwich)
+bdmc_to_tolerance = with_tolerance(bidirectional_monte_carlo, AIS_KNOBS, split_sandwich)
+
+
 def _default_sampler(couplings):
     """The fast RB / marginal path where it applies, else Swendsen–Wang at h = 0, else checkerboard."""
     if fast_square(couplings) or not couplings.zero_field:
@@ -483,9 +505,9 @@ def _on_couplings(name, estimator):
 
 
 for _name, _estimator, _description in (
-        ("ising_ti", thermodynamic_integration, "thermodynamic integration over the Ising coupling scale"),
-        ("ising_ais", annealed_importance_sampling, "annealed importance sampling along the Ising coupling scale"),
-        ("ising_bdmc", bidirectional_monte_carlo,
+        ("ising_ti", ti_to_tolerance, "thermodynamic integration over the Ising coupling scale"),
+        ("ising_ais", ais_to_tolerance, "annealed importance sampling along the Ising coupling scale"),
+        ("ising_bdmc", bdmc_to_tolerance,
          "bidirectional Monte Carlo (forward and reverse AIS) sandwich of -ln Z along the Ising coupling scale")):
     register_free_energy(FreeEnergyEstimator(name=_name, estimate=_on_couplings(_name, _estimator), applies_to=("any",),
                                              description=_description))

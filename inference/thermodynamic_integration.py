@@ -37,13 +37,14 @@ import threading
 
 import numpy as np
 
+from .adaptive import Knob, split_details, with_tolerance
 from .model_density import log_mean_exp, model_density, relative_weights_se
 from .priors import require_proper_prior
 from .records import FreeEnergy
 from .registry import FreeEnergyEstimator, register_free_energy
 
 __all__ = ["power_ladder", "trapezoid_rules", "sample_power_posterior", "thermodynamic_integration",
-           "estimate_ti", "BETA_NAME", "LOGLIK_NAME"]
+           "ti_to_tolerance", "estimate_ti", "BETA_NAME", "LOGLIK_NAME"]
 
 BETA_NAME = "__physml_ti_beta"
 LOGLIK_NAME = "__physml_ti_loglik"
@@ -429,9 +430,18 @@ def thermodynamic_integration(model, *, n_rungs: int = 20, power: float = 5.0, l
     return rec
 
 
+#: :func:`thermodynamic_integration` with ``fe_tol`` / ``fe_time_cap`` (:mod:`.adaptive`): draws are the
+#: Monte Carlo knob, ``n_rungs`` and ``rungs_per_decade`` (Hermite rules, error ∝ h^4) the bias knobs
+ti_to_tolerance = with_tolerance(thermodynamic_integration,
+                                 (Knob("draws", "monte_carlo", 0.5), Knob("n_rungs", "bias", 4.0),
+                                  Knob("rungs_per_decade", "bias", 4.0, float, work=False)),
+                                 split_details, return_details=True)
+
+
 def estimate_ti(model, result=None, *, seed: int = 0, **options) -> FreeEnergy:
-    """Registry entry: runs its own sampling; ``result`` is not needed."""
-    return thermodynamic_integration(model, seed=seed, **options)
+    """Registry entry: runs its own sampling; ``result`` is not needed. Option ``fe_tol`` > 0 (nats):
+    grow draws and rungs until the se (MCSE ⊕ discretisation) <= fe_tol (:mod:`.adaptive`)."""
+    return ti_to_tolerance(model, seed=seed, **options)
 
 
 register_free_energy(FreeEnergyEstimator(

@@ -1,9 +1,12 @@
-"""The command line: a --quick smoke run, and every kind of bad input → one line, exit 2, no files."""
+"""The command line: ``physml list`` and a --quick smoke run of the regression report.
+
+Bad input: test_cli_bad_input.py; Ctrl-C: test_cli_interrupt.py; result folders: test_cli_output.py;
+reproducibility: test_cli_reproducible.py.
+"""
 
 import json
-from pathlib import Path
 
-import pytest
+from seeding import seed
 
 from physml.cli import main
 
@@ -21,12 +24,18 @@ def test_list(capsys):
 
 
 def test_quick_regression_run_writes_report(tmp_path, capsys):
-    code, err = _run(["run", "regression", "--quick", "--out", str(tmp_path), "--seed", "3",
-                      "--methods", "nuts,advi,smc"], capsys)
+    code, err = _run(["run", "regression", "--quick", "--out", str(tmp_path), "--seed", str(seed(3)),
+                      "--methods", "nuts,advi,smc", "--set", "chains=0"], capsys)
     assert code == 0, err
     out = tmp_path / "regression"
+    assert f"report in {out / 'report.md'}" in err and ".regression." not in err  # never the scratch path
     summary = json.loads((out / "summary.json").read_text())
     assert summary["model"] == "regression"
+    # chains=0 means "the default": the settings record the sizes each method ran with
+    assert summary["settings"]["chains"] == 2 and summary["settings"]["draws"] == 500
+    assert summary["settings"]["sizes"] == {"nuts": {"draws": 500, "tune": 500, "chains": 2},
+                                            "advi": {"draws": 500, "tune": 500, "chains": 2},
+                                            "smc": {"draws": 1000, "tune": 0, "chains": 4}}
     assert summary["reference"]["free_energy"] > 0
     assert set(summary["fits"]) == {"nuts", "advi", "smc"}
     for method, rec in summary["fits"].items():
@@ -56,55 +65,3 @@ def test_quick_regression_run_writes_report(tmp_path, capsys):
     for fig in ("forest", "densities", "elbo", "free_energy"):
         assert (out / "figures" / f"{fig}.png").stat().st_size > 1000
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no scratch left
-
-
-def _bad_inputs(tmp_path: Path):
-    good = tmp_path / "good.csv"
-    good.write_text("a,b,y\n1,2,3\n2,1,4\n3,5,1\n")
-    nan = tmp_path / "nan.csv"
-    nan.write_text("a,y\n1,2\nnan,3\n4,5\n")
-    text = tmp_path / "text.csv"
-    text.write_text("a,y\n1,2\nfoo,3\n")
-    one = tmp_path / "one.csv"
-    one.write_text("a,y\n1,2\n")
-    unreadable = tmp_path / "dir.csv"
-    unreadable.mkdir()
-    badjson = tmp_path / "bad.json"
-    badjson.write_text("{not json")
-    return [
-        (["run", "regression", "--data", str(tmp_path / "missing.csv"), "--target", "y"], "not found"),
-        (["run", "regression", "--data", str(unreadable), "--target", "y"], "not found"),
-        (["run", "regression", "--data", str(good), "--target", "z"], "target column 'z'"),
-        (["run", "regression", "--data", str(good)], "target must name"),
-        (["run", "regression", "--data", str(nan), "--target", "y"], "finite"),
-        (["run", "regression", "--data", str(text), "--target", "y"], "only numbers"),
-        (["run", "regression", "--data", str(one), "--target", "y"], "at least 2"),
-        (["run", "regression", "--data", str(badjson)], "must be JSON"),
-        (["run", "regression", "--set", "draws=-5"], "draws must be"),
-        (["run", "regression", "--set", "chains=-1"], "chains must be"),
-        (["run", "regression", "--methods", "magic"], "method must be one of"),
-        (["run", "nosuchmodel"], "model must be one of"),
-        (["run", "regression", "--set", "novalue"], "KEY=VALUE"),
-        (["run", "regression", "--set", "n=abc"], "must be of type int"),
-        (["run", "regression", "--set", "colour=red"], "unknown setting"),
-        (["run", "regression", "--seed", "-1"], "--seed"),
-        (["run", "regression", "--set", "prior=flat"], "prior must be one of"),
-        (["run", "regression", "--set", "v0=0"], "v0 must be"),
-    ]
-
-
-def test_bad_input_one_line_exit_2_no_files(tmp_path, capsys):
-    out = tmp_path / "out"
-    for args, message in _bad_inputs(tmp_path):
-        code, err = _run([*args, "--out", str(out), "--quiet"], capsys)
-        assert code == 2, (args, err)
-        lines = err.strip().splitlines()
-        assert len(lines) == 1 and message in lines[0], (args, err)
-        assert not out.exists() or not any(out.rglob("*")), args
-
-
-def test_unknown_option_exits_2(capsys):
-    with pytest.raises(SystemExit) as exc:
-        main(["run", "regression", "--frobnicate"])
-    assert exc.value.code == 2
-    assert len(capsys.readouterr().err.strip().splitlines()) == 1

@@ -257,3 +257,23 @@ def test_ti_tempers_potentials_too():
              - 0.5 * (0.25 + 4.0) + 0.5 * (0.5 + 2.0) ** 2 / 3)
     rec = thermodynamic_integration(m, draws=500, tune=500, seed=4)
     assert abs(rec.value - (-log_z)) < 4 * rec.se, (rec, -log_z)
+
+
+def test_bridge_flags_draws_that_are_not_equilibrated():
+    """Exact posterior draws, then the same draws with one chain shifted by 3 sd (chains that did not mix)
+    and a chain of 40 copies of few points (tiny ESS): the se cannot be promised, and bridge says so."""
+    case = normal_mean()
+    m, v = case.power_posterior(1.0)
+    rng = np.random.default_rng(seed(41))
+    good = m + np.sqrt(v) * rng.standard_normal((4, 500))
+    shifted = good.copy()
+    shifted[0] += 3 * np.sqrt(v)
+    sticky = np.repeat(good[:, :25], 20, axis=1)  # 4 chains × 500 draws, each value repeated 20 times
+    recs = {}
+    for name, draws in (("good", good), ("shifted", shifted), ("sticky", sticky)):
+        post = xr.Dataset({"mu": (("chain", "draw"), draws)})
+        recs[name] = FREE_ENERGY_ESTIMATORS["bridge"].estimate(case.model, xr.DataTree.from_dict({"posterior": post}),
+                                                               seed=seed(41))
+    assert not recs["good"].note.startswith("unreliable"), recs["good"].note
+    assert recs["shifted"].note.startswith("unreliable") and "R-hat" in recs["shifted"].note
+    assert recs["sticky"].note.startswith("unreliable") and "ESS" in recs["sticky"].note

@@ -14,6 +14,12 @@ def test_quick_run_writes_outputs(tmp_path):
         assert (tmp_path / f"{m}.nc").exists()
     assert json.loads((tmp_path / "summary.json").read_text())["model"] == "ising"
     assert (tmp_path / "report.md").exists() and (tmp_path / "figures" / "k_sweep.png").exists()
+    # Warnings: the same list in summary.json and report.md (or an explicit "none"); mean field is an
+    # exact upper bound on −ln Z, so it is never listed as on the wrong side of the exact value.
+    report = (tmp_path / "report.md").read_text()
+    assert "## Warnings" in report and json.loads((tmp_path / "summary.json").read_text())["warnings"] == s["warnings"]
+    assert all(f"- {w}" in report for w in s["warnings"]) and (s["warnings"] or "- none (checked:" in report)
+    assert not [w for w in s["warnings"] if w.startswith("**mean field")]
 
 
 @pytest.mark.parametrize("settings,methods", [({"L": "1"}, None), ({"K": "nan"}, None), ({"boundary": "x"}, None),

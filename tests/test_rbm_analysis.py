@@ -13,5 +13,7 @@ def test_quick_rbm_report(tmp_path):
     assert set(on_disk["fits"]) == {"advi"}
     report = (tmp_path / "report.md").read_text()
     assert "Symmetry, R-hat" in report and "ln Ẑ (AIS)" in report
+    assert "## Warnings" in report and on_disk["warnings"] == summary["warnings"]
+    assert all(f"- {w}" in report for w in summary["warnings"]) and (summary["warnings"] or "- none (checked:" in report)
     assert (tmp_path / "advi.nc").is_file()
     assert any(p.suffix == ".png" for p in (tmp_path / "figures").iterdir())
