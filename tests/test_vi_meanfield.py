@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 import scipy.optimize as so
 from scipy.stats import multivariate_t
+from seeding import seed
 
 from physml.models.regression_meanfield import (advi_meanfield_optimum, block_fixed_point, cavi, elbo_advi,
                                                 elbo_gamma, nig_log_evidence)
@@ -10,7 +11,7 @@ from physml.models.regression_meanfield import (advi_meanfield_optimum, block_fi
 
 @pytest.fixture(scope="module")
 def tiny():
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed(0))
     n, p = 8, 2
     X = rng.normal(size=(n, p))
     X[:, 1] = X[:, 0] + 0.3 * X[:, 1]          # correlated predictors
