@@ -94,8 +94,9 @@ def test_ais_on_sblrc_within_4_se_or_flagged():
 def test_smc_on_sblrc_is_flagged_unreliable():
     result = run_smc(sblrc_model(), draws=250, tune=0, chains=2, seed=seed(2), progress=False)
     rec = next(r for r in free_energies(result) if r.estimator == "smc")
-    assert not _within(rec, reference_free_energy())  # PyMC's IMH-SMC is far off here ...
-    assert rec.note.startswith("unreliable"), rec.note  # ... and now says so
+    # PyMC's IMH-SMC is ~100 nats off here (its 2-population se, widened by t_1, may even cover that):
+    # what is tested is that it says so
+    assert rec.note.startswith("unreliable"), (rec.value - reference_free_energy(), rec.note)
     ss = result["sample_stats"]
     for name in ("log_marginal_likelihood", "n_stages", "final_accept_rate", "final_beta"):
         assert ss[name].sizes == {"chain": 2}
