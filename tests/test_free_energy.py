@@ -24,7 +24,7 @@ from physml.inference.thermodynamic_integration import (power_ladder, sample_pow
 
 from fe_models import (correlated_regression, nig_posterior_draws_unconstrained, normal_mean, regression,
                        ti_bias_allowance, ti_integrand)
-from seeding import seed
+from seeding import seed, seeds
 from statcheck import threshold
 
 CASES = {"normal_mean": normal_mean, "regression": regression}
@@ -168,19 +168,25 @@ def test_psis_is_from_vi_params_fallback():
 
 
 def test_bad_mean_field_fit_on_correlated_posterior_is_flagged():
-    """Mean-field q at the right centre but with the conditional (far too narrow) sds."""
+    """Mean-field q at the right centre but with the conditional (far too narrow) sds: the weights'
+    Pareto k is ≈ 0.87 here, but k̂ from one draw set scatters (below 0.7 in ~5 % of sets of 16 000
+    draws), so the test takes the median over 9 independent sets (below 0.7 with probability ~1e-4)
+    and checks the flag logic on every set."""
     case = correlated_regression()
     th = nig_posterior_draws_unconstrained(case, 4000, np.random.default_rng(seed(1)))
     corr = np.corrcoef(th[:, 1:].T)[0, 1]
     assert abs(corr) > 0.95  # the posterior really is strongly correlated
     prec = np.linalg.inv(np.cov(th.T))
-    log_p, log_q, _ = gaussian_log_weights(case.model, th.mean(0), sd=1 / np.sqrt(np.diag(prec)),
-                                           n_draws=1000, seed=seed(2))
-    result = xr.DataTree()
-    result["vi_log_weights"] = vi_log_weights_tree(log_p, log_q)
-    rec = importance_sampling(case.model, result, seed=seed(2))
-    assert rec.pareto_k > 0.7
-    assert rec.note.startswith("unreliable")
+    khats = []
+    for s in seeds(2, 9):
+        log_p, log_q, _ = gaussian_log_weights(case.model, th.mean(0), sd=1 / np.sqrt(np.diag(prec)),
+                                               n_draws=16000, seed=s)
+        result = xr.DataTree()
+        result["vi_log_weights"] = vi_log_weights_tree(log_p, log_q)
+        rec = importance_sampling(case.model, result, seed=s)
+        assert rec.note.startswith("unreliable") == (rec.pareto_k > 0.7), rec
+        khats.append(rec.pareto_k)
+    assert np.median(khats) > 0.7, khats
 
 
 # ------------------------------------------------------------------------------ AIS
