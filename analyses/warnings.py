@@ -93,6 +93,10 @@ def free_energy_warnings(label: str, record: FreeEnergy, exact: float | None = N
     if exact is None or not math.isfinite(exact) or not math.isfinite(record.value) or record.kind == "exact":
         return out
     se = record.se if math.isfinite(record.se) else float("nan")
+    if record.kind == "estimate" and not math.isfinite(se):
+        out.append(f"{name}: no finite se ({record.value:.6g}), so it cannot be checked against the exact "
+                   f"value {fmt(exact, 7)}")
+        return out
     error = record.value - exact
     slack = (Z_MAX * se if se > 0 else 0.0) + ROUNDING * max(1.0, abs(exact))
     shown = f"F = {pm_fmt(record.value, se)} against the exact {fmt(exact, 7)}"

@@ -161,6 +161,10 @@ def until_tolerance(estimate: Callable[[dict, int], tuple[FreeEnergy, ErrorSplit
     return dataclasses.replace(record, note=note, wall_time_s=elapsed)
 
 
+#: arguments that fix the ladder / temperatures outright, so that growing the knobs would change nothing
+OVERRIDES = frozenset({"ladder", "betas"})
+
+
 def with_tolerance(run: Callable[..., object], knobs, split: Callable[[object], tuple[FreeEnergy, ErrorSplit]],
                    **run_options) -> Callable[..., FreeEnergy]:
     """``run(*args, seed=..., **options)`` made to accept ``fe_tol`` (0 = off: ``run`` itself) and
@@ -173,6 +177,9 @@ def with_tolerance(run: Callable[..., object], knobs, split: Callable[[object], 
         check_tolerance(fe_tol, fe_time_cap)
         if fe_tol == 0:
             return run(*args, seed=seed, **options)
+        fixed = sorted(set(options) & OVERRIDES)
+        if fixed:  # a user ladder / temperature list would make growing the budget knobs a no-op
+            raise ValueError(f"fe_tol cannot grow a budget that {', '.join(fixed)} fixes: drop it or set fe_tol=0")
         budget = {k.name: options.pop(k.name, params[k.name].default) for k in knobs}
 
         def estimate(b, r):

@@ -287,6 +287,12 @@ def ais_record(res: AISResult, *, estimator: str, note: str, wall_time_s: float 
                       note=note, sandwich_lower=lower, sandwich_upper=upper)
 
 
+def _max_finite(*values) -> float:
+    """Largest finite value, nan when there is none (k-hat needs >= 25 runs)."""
+    finite = [float(v) for v in values if np.isfinite(v)]
+    return max(finite) if finite else float("nan")
+
+
 def bdmc_record(forward: AISResult, reverse: AISResult, *, estimator: str, note: str,
                 tolerance: float = BDMC_TOLERANCE, wall_time_s: float | None = None) -> FreeEnergy:
     r"""The BDMC :class:`FreeEnergy`: the sandwich :math:`[F_\mathrm{lower}, F_\mathrm{upper}]` (record fields
@@ -302,7 +308,7 @@ def bdmc_record(forward: AISResult, reverse: AISResult, *, estimator: str, note:
     wall = forward.wall_time_s + reverse.wall_time_s if wall_time_s is None else wall_time_s
     return FreeEnergy(value=0.5 * (upper + lower), se=math.hypot(0.5 * (upper - lower), mc), kind="estimate",
                       estimator=estimator, wall_time_s=wall,
-                      pareto_k=float(np.nanmax([forward.khat, reverse.khat, -np.inf])), note=note,
+                      pareto_k=_max_finite(forward.khat, reverse.khat), note=note,
                       sandwich_lower=lower, sandwich_upper=upper)
 
 

@@ -188,3 +188,10 @@ def test_denoise_report_has_warnings_section(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["warnings"] == s["warnings"]
     # the mean-field evidence is a deterministic upper bound on −ln p(y): never on the wrong side
     assert not [w for w in s["warnings"] if w.startswith("**mean_field / mean_field")]
+
+
+def test_estimate_without_se_is_listed_not_skipped():
+    """One SMC population gives no se: the estimate cannot be checked, and the report says so."""
+    rec = FreeEnergy(EXACT + 5.0, float("nan"), "estimate", "smc")
+    lines = collect_warnings({"smc": fit_tree(records=[rec])}, exact_free_energy=EXACT)
+    assert len(lines) == 1 and "no finite se" in lines[0]
