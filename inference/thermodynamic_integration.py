@@ -237,7 +237,9 @@ def auto_ladder(t1: float, n_rungs: int = 20, power: float = 5.0, rungs_per_deca
 
     The integrand :math:`E_t` changes on the scale of :math:`t` itself wherever the likelihood
     starts to dominate the prior (d E/d ln t = t Var_t ~ d/2), so a vague prior with a sharp
-    posterior needs rungs spread evenly in :math:`\ln t` over many decades.
+    posterior needs rungs spread evenly in :math:`\ln t` over many decades.  The rung count is made
+    odd (one more geometric rung if needed), so every other rung nests into a coarser ladder and the
+    discretisation error has Richardson's estimate (:func:`log_discretisation_error`).
     """
     if not 0 < t1 < 1:
         raise ValueError(f"t1 must lie in (0, 1), got {t1}")
@@ -250,6 +252,8 @@ def auto_ladder(t1: float, n_rungs: int = 20, power: float = 5.0, rungs_per_deca
         keep = np.array([1.0])
     top = keep[0]
     n_geo = max(int(np.ceil(np.log(top / t1) / np.log(r))), 1)
+    if (n_geo + keep.size) % 2 == 0:  # an odd rung count nests every other rung: Richardson's /15 estimate
+        n_geo += 1
     geo = t1 * (top / t1) ** (np.arange(n_geo) / n_geo)
     return np.r_[geo, keep]
 
