@@ -10,6 +10,7 @@ tests/fe_models.NormalMean.
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -95,7 +96,8 @@ def test_impossible_tolerance_is_flagged(ising, which):
         rec = ais_pymc_to_tolerance(fe_models.normal_mean().model, n_runs=16, n_temperatures=10, seed=seed(16),
                                     **tiny)
     assert rec.note.startswith("unreliable: fe_tol 1e-06 not reached within the 0.01 s cap (se "), rec.note
-    assert "1 round(s)" in rec.note and math.isfinite(rec.wall_time_s)
+    # how many rounds fit into 0.01 s depends on the machine's speed (a warm tiny Ising TI takes a few ms)
+    assert re.search(r"; \d+ round\(s\) in ", rec.note) and math.isfinite(rec.wall_time_s), rec.note
 
 
 @pytest.mark.parametrize("kwargs, name", [({"fe_tol": -0.1}, "fe_tol"), ({"fe_tol": float("nan")}, "fe_tol"),
