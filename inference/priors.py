@@ -27,6 +27,9 @@ PyMC's SMC; see :mod:`.model_density`):
 
 A likelihood written as a Potential with its data as NumPy constants beside observed variables falls
 under rule 3: hold those data in ``pm.Data`` (or write the term as an observed ``pm.CustomDist``).
+The rule reads the graph, not the modeller's intent: a ``pm.Data`` container that only scales a prior
+Potential counts as data, so such a prior factor is taken for a likelihood term and its evidence is
+reported (keep prior hyperparameters as constants, or write the prior as a normalised distribution).
 A free ``pm.CustomDist`` is taken at its word that its ``logp`` is normalised (PyMC's contract).
 """
 

@@ -123,3 +123,23 @@ def test_smc_free_energy_self_check_logic():
     # without the run's details the record is as before
     plain = smc_free_energy(np.array([-61.0, -61.05]))
     assert plain.note.startswith("2 independent SMC populations")
+
+
+def test_smc_low_independent_proposal_acceptance_is_flagged():
+    # 0.17: the 4x4 HS-Ising at K_c (biased +0.5 nat); a random-walk MH kernel at 0.17 is fine
+    imh = smc_free_energy(np.array([-61.0, -61.05]), n_stages=[6, 6], draws=1000, final_accept=[0.17, 0.16])
+    assert imh.note.startswith("unreliable") and "IMH" in imh.note
+    mh = smc_free_energy(np.array([-61.0, -61.05]), n_stages=[6, 6], draws=1000, final_accept=[0.17, 0.16],
+                         independent_proposal=False)
+    assert not mh.note.startswith("unreliable"), mh.note
+
+
+def test_smc_on_the_critical_hs_ising_flags_itself():
+    # a mixture of 2^16 unit Gaussians: IMH acceptance ~0.15 for any seed, -ln Z biased +0.5 nat at 1000 particles
+    from physml.models import continuous_ising as ci
+    from physml.models import ising as im
+
+    model = ci.continuous_ising_model(im.ising_couplings(4, im.K_CRITICAL))
+    result = run_smc(model, draws=500, tune=0, chains=2, seed=seed(4), progress=False)
+    rec = next(r for r in free_energies(result) if r.estimator == "smc")
+    assert rec.note.startswith("unreliable") and "IMH" in rec.note, rec.note
