@@ -17,7 +17,7 @@ test: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py
 	@set -e; \
 	if [ ! -x "$(PY)" ]; then \
 	  interp="$$(sh tools/find-python.sh)"; \

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..inference.fit import fit
-from ..inference.hubbard_stratonovich import rb_marginals_from_spins
-from ..inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration
-from ..inference.mean_field import mean_field
+from ..inference.spins.hubbard_stratonovich import rb_marginals_from_spins
+from ..inference.spins.free_energy import annealed_importance_sampling, thermodynamic_integration
+from ..inference.spins.mean_field import mean_field
 from ..inference.records import FreeEnergy, diagnostics, free_energies
 from ..models import continuous_ising as ci
 from ..models import denoise as dn

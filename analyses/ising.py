@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..inference.bethe import belief_propagation
+from ..inference.spins.bethe import belief_propagation
 from ..inference.fit import fit
-from ..inference.adaptive import FE_TIME_CAP, check_tolerance
-from ..inference.ising_free_energy import ais_to_tolerance, fast_square, ti_to_tolerance
-from ..inference.mean_field import mean_field
+from ..inference.evidence.adaptive import FE_TIME_CAP, check_tolerance
+from ..inference.spins.free_energy import ais_to_tolerance, fast_square, ti_to_tolerance
+from ..inference.spins.mean_field import mean_field
 from ..inference.records import FreeEnergy, diagnostics
 from ..models import ising as im
 from .common import (Progress, fmt, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,

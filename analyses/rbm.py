@@ -20,8 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from physml.inference import FreeEnergy, fit, free_energies, diagnostics
-from physml.inference import contrastive_divergence as cd
-from physml.inference import rbm_ais, rbm_gibbs
+from physml.inference.rbm import contrastive_divergence as cd
+from physml.inference.rbm import ais as rbm_ais
+from physml.inference.rbm import gibbs as rbm_gibbs
 from physml.models import rbm
 
 from .common import (Progress, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..inference import METHODS
-from ..inference.adaptive import FE_TIME_CAP, check_tolerance
+from ..inference.evidence.adaptive import FE_TIME_CAP, check_tolerance
 from ..models import regression as reg
 from .bayes_report import MethodPlan, run_and_report
 from .settings import check_memory, check_methods, merge_settings

@@ -33,7 +33,7 @@ from collections.abc import Iterable, Mapping
 import xarray as xr
 
 from ..inference import FreeEnergy, diagnostics as read_diagnostics, free_energies
-from ..inference.importance_sampling import KHAT_RELIABLE
+from ..inference.evidence.importance_sampling import KHAT_RELIABLE
 from .common import fmt, pm_fmt
 
 RHAT_MAX = 1.01

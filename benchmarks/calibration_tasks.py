@@ -176,8 +176,8 @@ def _spin_record(spin_model, estimator: str, seed: int, spend: dict):
 
 def _rbm_record(params, estimator: str, seed: int, spend: dict):
     """Salakhutdinov–Murray AIS (forward, weight checks) or BDMC of the RBM's −ln Z."""
-    from physml.inference import rbm_ais
-    from physml.inference.ais import ais_record
+    from physml.inference.rbm import ais as rbm_ais
+    from physml.inference.evidence.ais import ais_record
 
     W, a, b, base = params
     options = spend.get("options", {})
@@ -189,7 +189,7 @@ def _rbm_record(params, estimator: str, seed: int, spend: dict):
 
 def _denoise_record(setup, estimator: str, seed: int, spend: dict):
     """F = −ln Z(K, h) of the posterior by the estimator, shifted to −ln p(y) = F − Σaᵢ + ln Z(K, 0)."""
-    from physml.inference.mean_field import mean_field
+    from physml.inference.spins.mean_field import mean_field
     from physml.inference.records import FreeEnergy
 
     post, spin_model, hs_model, shift = setup
@@ -225,8 +225,8 @@ def _ising(L: int, K: float | None) -> Problem:
 
 
 def _rbm() -> Problem:
-    from physml.inference import contrastive_divergence as cd
-    from physml.inference import rbm_ais
+    from physml.inference.rbm import contrastive_divergence as cd
+    from physml.inference.rbm import ais as rbm_ais
     from physml.models import rbm
 
     s = RBM_SETUP

@@ -92,11 +92,11 @@ def _estimators(model, q_mean, q_chol, seed):
     """{name: call(budget) -> FreeEnergy} for the estimators available here."""
     import xarray as xr
 
-    from physml.inference.ais import ais_pymc
-    from physml.inference.bridge_sampling import bridge_sampling
-    from physml.inference.importance_sampling import gaussian_log_weights, importance_sampling, vi_log_weights_tree
+    from physml.inference.evidence.ais import ais_pymc
+    from physml.inference.evidence.bridge_sampling import bridge_sampling
+    from physml.inference.evidence.importance_sampling import gaussian_log_weights, importance_sampling, vi_log_weights_tree
     from physml.inference.registry import FREE_ENERGY_ESTIMATORS
-    from physml.inference.thermodynamic_integration import sample_power_posterior, thermodynamic_integration
+    from physml.inference.evidence.thermodynamic_integration import sample_power_posterior, thermodynamic_integration
 
     def bridge(b):
         tr = sample_power_posterior(model, 1.0, draws=b["draws"], tune=500, chains=2, seed=seed)
@@ -131,7 +131,7 @@ def _row(mname, est, b, call, exact, cold):
 
 def run(names=("conjugate", "sblrc"), quick=False, seed=0, out=sys.stdout):
     from physml.inference.model_density import model_density
-    from physml.inference.thermodynamic_integration import sample_power_posterior
+    from physml.inference.evidence.thermodynamic_integration import sample_power_posterior
 
     scale = 0.5 if quick else 1.0
     budgets = {

@@ -31,10 +31,10 @@ import nutpie
 import xarray as xr
 
 from physml.inference import fit
-from physml.inference.checkerboard import CheckerboardKernel
+from physml.inference.spins.checkerboard import CheckerboardKernel
 from physml.inference.pymc_compat import compiled_nutpie
-from physml.inference.swendsen_wang import SwendsenWangKernel
-from physml.inference.wolff import WolffKernel
+from physml.inference.spins.swendsen_wang import SwendsenWangKernel
+from physml.inference.spins.wolff import WolffKernel
 from physml.models import continuous_ising as ci
 from physml.models import ising as im
 from timing import load_note, quiet_pymc, ratio, timed

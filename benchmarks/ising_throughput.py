@@ -20,9 +20,11 @@ import warnings
 
 import numpy as np
 
-from physml.inference import checkerboard, swendsen_wang, wolff
-from physml.inference.checkerboard import CheckerboardKernel
-from physml.inference.lattice import K_CRITICAL, square_lattice_couplings
+from physml.inference.spins import checkerboard
+from physml.inference.spins import swendsen_wang
+from physml.inference.spins import wolff
+from physml.inference.spins.checkerboard import CheckerboardKernel
+from physml.inference.spins.lattice import K_CRITICAL, square_lattice_couplings
 from physml.inference.records import diagnostics
 from timing import best_rate, load_note, quiet_pymc, ratio, timed
 
@@ -116,7 +118,7 @@ def tau_table(sizes=(16, 32, 64), draws=20000):
 
 
 def free_energy_l32(ti_draws=30000, ais_temps=20000, ais_runs=32):
-    from physml.inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration
+    from physml.inference.spins.free_energy import annealed_importance_sampling, thermodynamic_integration
     from physml.models.ising import log_partition_kaufman
     c = square_lattice_couplings(32, K_CRITICAL)
     exact = -log_partition_kaufman(32, K_CRITICAL)

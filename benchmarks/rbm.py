@@ -16,8 +16,8 @@ import argparse
 
 import numpy as np
 
-from physml.inference import contrastive_divergence as cd
-from physml.inference import rbm_ais
+from physml.inference.rbm import contrastive_divergence as cd
+from physml.inference.rbm import ais as rbm_ais
 from physml.models import rbm
 from timing import load_note, timed
 

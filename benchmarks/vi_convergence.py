@@ -112,7 +112,7 @@ class DensityEvaluations:
 
 
 def _physml_fit(model, family, seed):
-    from physml.inference.vi import compiled_logp, fit_vi
+    from physml.inference.vi.advi import compiled_logp, fit_vi
 
     t0 = time.perf_counter()
     with DensityEvaluations(compiled_logp(model)) as count:

@@ -1,21 +1,31 @@
 """Algorithms over densities, lattices and graphs, and the one entry point ``fit``.
 
 Never imports ``physml.models``: models depend on inference, not the other way round.
-Importing this package registers every method and free-energy estimator.
+
+The spine (this folder): ``fit`` (the driver), ``registry`` (methods and free-energy estimators
+register themselves), ``records`` (the result DataTree: ``FreeEnergy`` rows, diagnostics),
+``convergence`` (R-hat / ESS tables), ``priors`` (is the evidence defined?), ``model_density``
+(a PyMC model's log density compiled once), ``pymc_compat``.  The algorithms, by role:
+
+* ``mcmc/``      PyMC's NUTS / Metropolis (nutpie where it applies) and SMC
+* ``vi/``        Gaussian variational families, the optimiser, the stopping rule, the ADVI driver
+* ``evidence/``  free energies of any model: one AIS engine (and BDMC), one TI core, bridge
+                 sampling, importance sampling, the fe_tol driver
+* ``spins/``     Ising couplings, spin kernels behind one protocol, mean field, Bethe,
+                 Hubbard–Stratonovich, the spin free energies
+* ``rbm/``       restricted Boltzmann machines: enumeration, block Gibbs, AIS, contrastive divergence
+
+Importing this package imports every subpackage, which registers every method and estimator.
 """
 from .records import FreeEnergy, add_free_energy, free_energies, set_diagnostics, diagnostics
 from .registry import METHODS, FREE_ENERGY_ESTIMATORS, Method, FreeEnergyEstimator, register_method, register_free_energy
 from .fit import fit, fit_info
 from .convergence import posterior_table, mcmc_diagnostics
 
-# Registration side effects: each module adds its methods / estimators.
-from . import mcmc, smc, vi  # noqa: F401,E402  (nuts, metropolis, smc, advi, fullrank_advi)
-from . import thermodynamic_integration, bridge_sampling, importance_sampling, ais  # noqa: F401,E402
-from . import lattice, checkerboard, swendsen_wang, wolff, ising_free_energy, mean_field, bethe  # noqa: F401,E402
-from . import hubbard_stratonovich  # noqa: F401,E402
-from . import rbm_exact, rbm_gibbs, rbm_ais, contrastive_divergence  # noqa: F401,E402
+# Registration side effects: each subpackage imports its modules, which add their methods / estimators.
+from . import mcmc, vi, evidence, spins, rbm  # noqa: F401,E402
 
-from .checkerboard import CheckerboardStep  # noqa: E402
-from .swendsen_wang import SwendsenWangStep  # noqa: E402
-from .wolff import WolffStep  # noqa: E402
-from .rbm_ais import log_partition_ais  # noqa: E402
+from .spins.checkerboard import CheckerboardStep  # noqa: E402
+from .spins.swendsen_wang import SwendsenWangStep  # noqa: E402
+from .spins.wolff import WolffStep  # noqa: E402
+from .rbm.ais import log_partition_ais  # noqa: E402

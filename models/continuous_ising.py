@@ -1,7 +1,7 @@
 r"""The continuous (Hubbard–Stratonovich) Ising model: an Ising model NUTS and ADVI can run on.
 
 For an Ising model :math:`P(s) \propto \exp(\tfrac12 s^\top K s + h^\top s)` on any graph
-(:class:`~physml.inference.lattice.IsingCouplings`) and a shift :math:`c` that makes
+(:class:`~physml.inference.spins.lattice.IsingCouplings`) and a shift :math:`c` that makes
 :math:`A = K + c\,I` positive definite (Zhang, Sutton, Storkey & Ghahramani, NeurIPS 2012):
 
 .. math::
@@ -46,8 +46,8 @@ import numpy as np
 import xarray as xr
 from scipy import special
 
-from physml.inference.hubbard_stratonovich import (HSTransform, hs_spin_observables, min_coupling_eigenvalue)
-from physml.inference.lattice import IsingCouplings
+from physml.inference.spins.hubbard_stratonovich import (HSTransform, hs_spin_observables, min_coupling_eigenvalue)
+from physml.inference.spins.lattice import IsingCouplings
 
 from . import ising as im
 

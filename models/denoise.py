@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
-from physml.inference.hubbard_stratonovich import grid_couplings
-from physml.inference.lattice import BOUNDARIES, IsingCouplings
+from physml.inference.spins.hubbard_stratonovich import grid_couplings
+from physml.inference.spins.lattice import BOUNDARIES, IsingCouplings
 
 from . import continuous_ising as ci
 from . import ising as im

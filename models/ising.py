@@ -25,7 +25,7 @@ import numpy as np
 from scipy import integrate, special
 from scipy.differentiate import derivative
 
-from physml.inference.lattice import (
+from physml.inference.spins.lattice import (
     BOUNDARIES,
     K_CRITICAL,
     IsingCouplings,

@@ -28,8 +28,8 @@ Contents, in order: energy and free energy; conditionals; exact :math:`\ln Z`
 exact distribution over visible patterns; data (bars-and-stripes, user files);
 the Bayesian RBM as a PyMC model with the exact :math:`\ln Z` in PyTensor; and
 its symmetry-invariant predictive distribution. AIS lives in
-:mod:`physml.inference.rbm_ais`, learning in
-:mod:`physml.inference.contrastive_divergence`.
+:mod:`physml.inference.rbm.ais`, learning in
+:mod:`physml.inference.rbm.contrastive_divergence`.
 
 Symmetries of the Bayesian posterior
 ------------------------------------
@@ -59,7 +59,7 @@ import pathlib
 import numpy as np
 from scipy.special import expit, logsumexp
 
-from physml.inference.rbm_exact import (
+from physml.inference.rbm.exact import (
     MAX_ENUMERATED_UNITS,
     all_binary_states,
     log_partition_enumerate,
@@ -156,7 +156,7 @@ def log_partition_exact(W, a, b) -> float:
     if smaller > MAX_ENUMERATED_UNITS:
         raise ValueError(
             f"exact enumeration needs min(n_visible, n_hidden) <= {MAX_ENUMERATED_UNITS}, got "
-            f"min{W.shape} = {smaller}; use physml.inference.rbm_ais.log_partition_ais instead")
+            f"min{W.shape} = {smaller}; use physml.inference.rbm.ais.log_partition_ais instead")
     return log_partition_enumerate(W, a, b)
 
 
@@ -180,7 +180,7 @@ def visible_distribution(W, a, b) -> np.ndarray:
 
 def pattern_codes(data) -> np.ndarray:
     """Integer code of each binary row (unit 0 = most significant bit), matching
-    :func:`physml.inference.rbm_exact.all_binary_states`."""
+    :func:`physml.inference.rbm.exact.all_binary_states`."""
     data = np.asarray(data)
     weights = 1 << np.arange(data.shape[1] - 1, -1, -1, dtype=np.int64)
     return data.astype(np.int64) @ weights

@@ -14,7 +14,7 @@ __version__ = "0.1.0"
 _PUBLIC = {
     "fit": "physml.inference", "FreeEnergy": "physml.inference", "free_energies": "physml.inference",
     "diagnostics": "physml.inference", "METHODS": "physml.inference", "FREE_ENERGY_ESTIMATORS": "physml.inference",
-    "log_partition_ais": "physml.inference.rbm_ais", "log_partition_kaufman": "physml.models.ising",
+    "log_partition_ais": "physml.inference.rbm.ais", "log_partition_kaufman": "physml.models.ising",
     "log_partition_exact": "physml.models.rbm",
 }
 __all__ = list(_PUBLIC)

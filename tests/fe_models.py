@@ -99,14 +99,14 @@ def ti_integrand(log_z, t, h=1e-4):
 
 def ti_bias_allowance(log_z, ladder):
     """|quadrature(exact integrand on `ladder`) − exact|: TI's discretisation bias for this ladder."""
-    from physml.inference.thermodynamic_integration import trapezoid_rules
+    from physml.inference.evidence.thermodynamic_integration import trapezoid_rules
 
     ladder = np.asarray(ladder, dtype=float)
     e, v = ti_integrand(log_z, ladder)
     if ladder[0] == 0.0:
         return abs(trapezoid_rules(ladder, e, v)["corrected"] - log_z(1.0))
     # default ladder: ln Z(t_1) by importance sampling (no discretisation), Hermite rule in ln t above
-    from physml.inference.thermodynamic_integration import log_trapezoid_rules
+    from physml.inference.evidence.thermodynamic_integration import log_trapezoid_rules
 
     return abs(log_z(ladder[0]) + log_trapezoid_rules(ladder, e, v)["corrected"] - log_z(1.0))
 

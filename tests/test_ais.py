@@ -1,4 +1,4 @@
-"""The AIS engine (physml.inference.ais): direction of its bias, the weight order, the shared checks.
+"""The AIS engine (physml.inference.evidence.ais): direction of its bias, the weight order, the shared checks.
 
 Forward AIS is unbiased for Z, so −ln Ẑ errs *high* (E[−ln Ẑ] ≥ F); reverse AIS from exact draws of
 the target is unbiased for 1/Z, so its −ln Ẑ errs *low*. Over R seeds the mean z-score of each
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from physml.inference.ais import (AISResult, TemperedLikelihoodPath, ais, ais_pymc, ais_record, anneal,
+from physml.inference.evidence.ais import (AISResult, TemperedLikelihoodPath, ais, ais_pymc, ais_record, anneal,
                                   bdmc_record, weight_problems, weight_stats)
-from physml.inference.thermodynamic_integration import power_ladder
+from physml.inference.evidence.thermodynamic_integration import power_ladder
 
 from fe_models import normal_mean
 from seeding import seed, seeds

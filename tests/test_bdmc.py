@@ -13,11 +13,11 @@ import pytest
 import xarray as xr
 
 from physml.inference import FREE_ENERGY_ESTIMATORS, fit, free_energies
-from physml.inference.ais import bdmc_pymc
-from physml.inference.ising_free_energy import annealed_importance_sampling, bidirectional_monte_carlo
-from physml.inference.lattice import K_CRITICAL, square_lattice_couplings
-from physml.inference.rbm_ais import bdmc_run, beta_schedule
-from physml.inference.rbm_exact import all_binary_states
+from physml.inference.evidence.ais import bdmc_pymc
+from physml.inference.spins.free_energy import annealed_importance_sampling, bidirectional_monte_carlo
+from physml.inference.spins.lattice import K_CRITICAL, square_lattice_couplings
+from physml.inference.rbm.ais import bdmc_run, beta_schedule
+from physml.inference.rbm.exact import all_binary_states
 from physml.models import rbm
 from physml.models.ising import ising_model, log_partition_kaufman
 

@@ -56,7 +56,7 @@ def test_quick_regression_run_writes_report(tmp_path, capsys):
     gap = vi["optimisation_gap"]
     # Converged ADVI stops within tol_mean sds of the optimal means and tol_log_sd of the log-sds; for a
     # Gaussian family that leaves a KL of at most Σ_j (tol_mean²/2 + tol_log_sd²) on top of MC noise.
-    from physml.inference.vi import _DEFAULTS as vi_defaults
+    from physml.inference.vi.advi import _DEFAULTS as vi_defaults
 
     d = len(summary["vi_optimum"]["sd"])
     allowance = d * (vi_defaults["tol_mean"] ** 2 / 2 + vi_defaults["tol_log_sd"] ** 2)

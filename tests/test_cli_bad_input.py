@@ -166,7 +166,7 @@ def no_fitting(monkeypatch):
     import physml.analyses.denoise as denoise
     import physml.analyses.ising as ising
     import physml.analyses.rbm as rbm
-    from physml.inference import contrastive_divergence
+    from physml.inference.rbm import contrastive_divergence
 
     def reached(*args, **kwargs):
         raise AssertionError("bad input reached fit()/train(): it must be rejected before any fitting")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from physml.inference import fit, free_energies
-from physml.inference.hubbard_stratonovich import (HSTransform, grid_couplings, hs_spin_observables,
+from physml.inference.spins.hubbard_stratonovich import (HSTransform, grid_couplings, hs_spin_observables,
                                                    local_fields, min_coupling_eigenvalue)
 from physml.models import continuous_ising as ci
 from physml.models import ising as im

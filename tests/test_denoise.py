@@ -18,9 +18,9 @@ from seeding import seed
 from statcheck import mcmc_z, threshold
 
 from physml.inference import fit, free_energies
-from physml.inference.hubbard_stratonovich import rb_marginals_from_spins
-from physml.inference.ising_free_energy import thermodynamic_integration
-from physml.inference.mean_field import mean_field
+from physml.inference.spins.hubbard_stratonovich import rb_marginals_from_spins
+from physml.inference.spins.free_energy import thermodynamic_integration
+from physml.inference.spins.mean_field import mean_field
 from physml.models import continuous_ising as ci
 from physml.models import denoise as dn
 
@@ -168,7 +168,7 @@ def test_hs_advi_bound_is_kl_and_valid_map(case):
     """−ELBO of the HS ADVI fit: an upper bound on F = −ln Z(K, h), and its gap equals the exact KL(q‖p)."""
     d, ex = case["data"], case["exact"]
     model = dn.hs_posterior_model(d)
-    from physml.inference.vi import VIConvergenceWarning
+    from physml.inference.vi.advi import VIConvergenceWarning
 
     with warnings.catch_warnings():  # any q gives −ELBO ≥ F: a capped, unconverged fit still tests the bound
         warnings.simplefilter("ignore", VIConvergenceWarning)

@@ -17,12 +17,12 @@ import pytest
 import fe_models
 import statcheck
 from seeding import seed
-from physml.inference.adaptive import ErrorSplit, Knob, until_tolerance
-from physml.inference.ais import ais_pymc_to_tolerance
-from physml.inference.ising_free_energy import bdmc_to_tolerance, ti_to_tolerance
+from physml.inference.evidence.adaptive import ErrorSplit, Knob, until_tolerance
+from physml.inference.evidence.ais import ais_pymc_to_tolerance
+from physml.inference.spins.free_energy import bdmc_to_tolerance, ti_to_tolerance
 from physml.inference.records import FreeEnergy
 from physml.inference.registry import FREE_ENERGY_ESTIMATORS
-from physml.inference.thermodynamic_integration import ti_to_tolerance as pymc_ti_to_tolerance
+from physml.inference.evidence.thermodynamic_integration import ti_to_tolerance as pymc_ti_to_tolerance
 from physml.models import ising as im
 
 L, K = 8, im.K_CRITICAL

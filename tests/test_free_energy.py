@@ -13,13 +13,13 @@ import pymc as pm
 import pytest
 import xarray as xr
 
-from physml.inference.ais import ais, ais_pymc
-from physml.inference.importance_sampling import (gaussian_log_weights, importance_sampling,
+from physml.inference.evidence.ais import ais, ais_pymc
+from physml.inference.evidence.importance_sampling import (gaussian_log_weights, importance_sampling,
                                                   vi_log_weights_tree)
 from physml.inference.model_density import model_density
 from physml.inference.records import add_free_energy, free_energies
 from physml.inference.registry import FREE_ENERGY_ESTIMATORS
-from physml.inference.thermodynamic_integration import (power_ladder, sample_power_posterior,
+from physml.inference.evidence.thermodynamic_integration import (power_ladder, sample_power_posterior,
                                                         thermodynamic_integration, trapezoid_rules)
 
 from fe_models import (correlated_regression, nig_posterior_draws_unconstrained, normal_mean, regression,
@@ -107,7 +107,7 @@ def test_ti_within_4_se(name):
 def test_ti_discretisation_error_estimate_is_the_right_size(name, n_rungs):
     """Richardson's estimate on the exact integrand (no Monte Carlo noise) against the true
     discretisation error of the same ladder: within a factor 10 either way."""
-    from physml.inference.thermodynamic_integration import (auto_ladder, log_discretisation_error,
+    from physml.inference.evidence.thermodynamic_integration import (auto_ladder, log_discretisation_error,
                                                             log_trapezoid_rules)
 
     case = CASES[name]()
@@ -249,7 +249,7 @@ def test_ti_tempers_potentials_too():
     import math
 
     import pymc as pm
-    from physml.inference.thermodynamic_integration import thermodynamic_integration
+    from physml.inference.evidence.thermodynamic_integration import thermodynamic_integration
 
     # mu ~ N(0, 1); "likelihood" N(0.5 | mu, 1) · exp(−(mu − 2)²/2): a product of Gaussians in mu.
     # The Potential's datum 2 is a pm.Data: a data-free Potential beside data would be a prior

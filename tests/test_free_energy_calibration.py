@@ -13,10 +13,10 @@ from __future__ import annotations
 import pytest
 import xarray as xr
 
-from physml.inference.ais import ais_pymc
-from physml.inference.bridge_sampling import bridge_sampling
-from physml.inference.importance_sampling import gaussian_log_weights, importance_sampling, vi_log_weights_tree
-from physml.inference.thermodynamic_integration import sample_power_posterior, thermodynamic_integration
+from physml.inference.evidence.ais import ais_pymc
+from physml.inference.evidence.bridge_sampling import bridge_sampling
+from physml.inference.evidence.importance_sampling import gaussian_log_weights, importance_sampling, vi_log_weights_tree
+from physml.inference.evidence.thermodynamic_integration import sample_power_posterior, thermodynamic_integration
 
 from fe_models import normal_mean
 from seeding import seeds

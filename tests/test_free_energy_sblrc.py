@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from physml.inference.ais import ais_pymc
+from physml.inference.evidence.ais import ais_pymc
 from physml.inference.records import free_energies
-from physml.inference.smc import run_smc, smc_free_energy
-from physml.inference.thermodynamic_integration import power_ladder, thermodynamic_integration
+from physml.inference.mcmc.smc import run_smc, smc_free_energy
+from physml.inference.evidence.thermodynamic_integration import power_ladder, thermodynamic_integration
 
 from seeding import seed
 from statcheck import threshold
@@ -74,7 +74,7 @@ def test_ais_on_sblrc_within_4_se_or_flagged():
     up to ~1 nat while the weights look healthy (Pareto k̂ < 0.7 for some seeds): only a reverse pass
     reveals it. Both the forward record (its reverse check from the pilot population) and BDMC from
     posteriordb's reference draws must land on the reference or flag themselves."""
-    from physml.inference.ais import bdmc_pymc
+    from physml.inference.evidence.ais import bdmc_pymc
     from physml.models import regression as reg
 
     exact = reference_free_energy()

@@ -16,13 +16,13 @@ import xarray as xr
 from scipy import stats
 
 from physml.inference import FREE_ENERGY_ESTIMATORS, fit, free_energies
-from physml.inference.ais import ais_pymc, bdmc_pymc
-from physml.inference.bridge_sampling import bridge_sampling
-from physml.inference.importance_sampling import importance_sampling
+from physml.inference.evidence.ais import ais_pymc, bdmc_pymc
+from physml.inference.evidence.bridge_sampling import bridge_sampling
+from physml.inference.evidence.importance_sampling import importance_sampling
 from physml.inference.priors import improper_prior_terms, require_proper_prior
 from physml.inference.records import FreeEnergy
-from physml.inference.smc import estimate_smc
-from physml.inference.thermodynamic_integration import thermodynamic_integration
+from physml.inference.mcmc.smc import estimate_smc
+from physml.inference.evidence.thermodynamic_integration import thermodynamic_integration
 
 from seeding import seed
 

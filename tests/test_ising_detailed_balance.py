@@ -5,11 +5,13 @@ import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from physml.inference import checkerboard, swendsen_wang, wolff  # noqa: F401  (registers methods)
-from physml.inference.checkerboard import CheckerboardKernel, _with_ghost, site_up_probability
-from physml.inference.lattice import square_lattice_couplings
-from physml.inference.swendsen_wang import SwendsenWangKernel
-from physml.inference.wolff import WolffKernel
+from physml.inference.spins import checkerboard  # noqa: F401  (registers methods
+from physml.inference.spins import swendsen_wang  # noqa: F401  (registers methods
+from physml.inference.spins import wolff  # noqa: F401  (registers methods
+from physml.inference.spins.checkerboard import CheckerboardKernel, _with_ghost, site_up_probability
+from physml.inference.spins.lattice import square_lattice_couplings
+from physml.inference.spins.swendsen_wang import SwendsenWangKernel
+from physml.inference.spins.wolff import WolffKernel
 
 from seeding import seed
 from statcheck import threshold
@@ -165,7 +167,7 @@ def test_cluster_kernels_sample_the_exact_rows():
 def test_specialised_square_kernel_equals_general_kernel(L, h, rule):
     """Same uniforms -> same spins: the periodic-square kernel (no neighbour table) against the
     table kernel on the general graph, whose single-site matrices are checked above."""
-    from physml.inference.checkerboard import sweep_table
+    from physml.inference.spins.checkerboard import sweep_table
 
     c = square_lattice_couplings(L, 0.43, h=h)
     kern = CheckerboardKernel(c, rule)
@@ -184,7 +186,7 @@ def test_specialised_square_kernel_equals_general_kernel(L, h, rule):
 
 def test_in_numba_generator_is_the_explicit_uniform_path():
     """The draws made inside the batched kernels are exactly the uniforms the u-path consumes."""
-    from physml.inference.checkerboard import (NO_U, general_sweeps, rng_state, square_sweeps,
+    from physml.inference.spins.checkerboard import (NO_U, general_sweeps, rng_state, square_sweeps,
                                                square_visit_uniforms, uniforms)
 
     c = square_lattice_couplings(6, 0.4, h=0.1)

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from physml.inference.lattice import couplings_from_matrix, square_lattice_couplings
+from physml.inference.spins.lattice import couplings_from_matrix, square_lattice_couplings
 from physml.models.ising import (
     K_CRITICAL, IsingSpec, enumerate_ising, ising_couplings, ising_model, kaufman_observables,
     log_partition_kaufman, log_partition_transfer_matrix, onsager_energy_per_spin,

@@ -3,8 +3,8 @@ AIS within q·se or flagged `unreliable:` by its own checks (weights, BDMC sandw
 part of what is tested.  Seeds through seeding.seed."""
 import pytest
 
-from physml.inference.ising_free_energy import annealed_importance_sampling, thermodynamic_integration
-from physml.inference.lattice import K_CRITICAL, square_lattice_couplings
+from physml.inference.spins.free_energy import annealed_importance_sampling, thermodynamic_integration
+from physml.inference.spins.lattice import K_CRITICAL, square_lattice_couplings
 from physml.inference.registry import FREE_ENERGY_ESTIMATORS
 from physml.models.ising import enumerate_ising, ising_model, log_partition_kaufman
 

@@ -6,9 +6,9 @@ import pytest
 from meanfield_kl import meanfield_kl_by_enumeration
 from seeding import seed
 
-from physml.inference.bethe import belief_propagation, bethe_regular_lattice
-from physml.inference.lattice import couplings_from_matrix, square_lattice_couplings
-from physml.inference.mean_field import coupling_matvec, mean_field, mean_field_regular_lattice
+from physml.inference.spins.bethe import belief_propagation, bethe_regular_lattice
+from physml.inference.spins.lattice import couplings_from_matrix, square_lattice_couplings
+from physml.inference.spins.mean_field import coupling_matvec, mean_field, mean_field_regular_lattice
 from physml.models.ising import (
     K_CRITICAL, K_CRITICAL_BETHE, K_CRITICAL_MEAN_FIELD, enumerate_ising, onsager_log_partition_per_spin,
 )

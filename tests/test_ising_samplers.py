@@ -9,13 +9,15 @@ import numpy as np
 import pymc as pm
 import pytest
 
-from physml.inference import checkerboard, swendsen_wang, wolff  # noqa: F401  (registers methods)
-from physml.inference.checkerboard import CheckerboardKernel, CheckerboardStep
-from physml.inference.lattice import couplings_of
+from physml.inference.spins import checkerboard  # noqa: F401  (registers methods
+from physml.inference.spins import swendsen_wang  # noqa: F401  (registers methods
+from physml.inference.spins import wolff  # noqa: F401  (registers methods
+from physml.inference.spins.checkerboard import CheckerboardKernel, CheckerboardStep
+from physml.inference.spins.lattice import couplings_of
 from physml.inference.records import diagnostics
 from physml.inference.registry import METHODS
-from physml.inference.swendsen_wang import SwendsenWangStep
-from physml.inference.wolff import WolffStep
+from physml.inference.spins.swendsen_wang import SwendsenWangStep
+from physml.inference.spins.wolff import WolffStep
 from physml.models.ising import K_CRITICAL, enumerate_ising, ising_couplings, ising_model, kaufman_observables
 
 from seeding import seed

@@ -7,7 +7,7 @@ from rbm_brute_force import all_states, brute_force_log_z, random_rbm
 from scipy.special import logsumexp
 from seeding import seed
 
-from physml.inference import rbm_exact
+from physml.inference.rbm import exact as rbm_exact
 from physml.models import rbm
 
 

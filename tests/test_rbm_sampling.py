@@ -13,8 +13,9 @@ from rbm_brute_force import brute_force_mean_log_likelihood, random_rbm
 from seeding import seed, seeds
 from statcheck import assert_calibrated, threshold
 
-from physml.inference import contrastive_divergence as cd
-from physml.inference import rbm_ais, rbm_gibbs
+from physml.inference.rbm import contrastive_divergence as cd
+from physml.inference.rbm import ais as rbm_ais
+from physml.inference.rbm import gibbs as rbm_gibbs
 from physml.models import rbm
 
 

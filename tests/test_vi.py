@@ -31,9 +31,9 @@ from statcheck import threshold  # noqa: E402
 from test_vi_models import (POSTERIORDB, blr_neg_elbo, conjugate_regression, correlated_gaussian,  # noqa: E402
                             gaussian_family_optimum, gaussian_kl, sblrc, sblrc_data)
 
-import physml.inference.vi as vi  # noqa: E402  (registers "advi", "fullrank_advi")
+import physml.inference.vi.advi as vi  # noqa: E402  (registers "advi", "fullrank_advi")
 from physml.inference import METHODS, diagnostics, free_energies  # noqa: E402
-from physml.inference.vi import VIConvergenceWarning, compiled_logp, run_advi, run_fullrank_advi  # noqa: E402
+from physml.inference.vi.advi import VIConvergenceWarning, compiled_logp, run_advi, run_fullrank_advi  # noqa: E402
 from physml.models import regression as reg  # noqa: E402
 from physml.models.regression_meanfield import advi_meanfield_optimum, elbo_advi, nig_log_evidence  # noqa: E402
 
@@ -232,7 +232,7 @@ def test_posterior_layout_matches_pymc():
 
 def test_shares_model_density_layout_and_invalid_rows(gaussian_fits):
     """VI and the evidence estimators use one compiled density, so vi_params' flat order is theirs."""
-    from physml.inference.importance_sampling import _gaussian_from_params
+    from physml.inference.evidence.importance_sampling import _gaussian_from_params
     from physml.inference.model_density import model_density
 
     model, _, _, mf, fr = gaussian_fits

@@ -163,7 +163,7 @@ def test_regression_report_lists_an_unconverged_advi(tmp_path):
     from physml.analyses.bayes_report import MethodPlan, run_and_report
     from physml.models import regression as reg
 
-    from physml.inference.vi import VIConvergenceWarning
+    from physml.inference.vi.advi import VIConvergenceWarning
 
     data = reg.synthetic_data()
     prior = reg.ConjugatePrior(data.d)

@@ -20,11 +20,11 @@ import numpy as np
 import pymc as pm
 import xarray as xr
 
-from .convergence import mcmc_diagnostics
-from .priors import flat_prior_terms, require_proper_prior, undefined_free_energy, undefined_reason
-from .pymc_compat import continuous_only
-from .records import FreeEnergy, add_free_energy, set_diagnostics
-from .registry import FreeEnergyEstimator, Method, register_free_energy, register_method
+from ..convergence import mcmc_diagnostics
+from ..priors import flat_prior_terms, require_proper_prior, undefined_free_energy, undefined_reason
+from ..pymc_compat import continuous_only
+from ..records import FreeEnergy, add_free_energy, set_diagnostics
+from ..registry import FreeEnergyEstimator, Method, register_free_energy, register_method
 
 
 def _final_log_evidence(stat) -> float:
@@ -149,7 +149,7 @@ def _last_finite(stat) -> float:
 def _bridge_check(model, result, seed):
     """Bridge sampling on the final particles (None if it cannot run: e.g. too few draws)."""
     try:
-        from .bridge_sampling import bridge_sampling
+        from ..evidence.bridge_sampling import bridge_sampling
 
         return bridge_sampling(model, result["posterior"], seed=seed)
     except Exception:  # a failed cross-check must not fail the fit
@@ -216,11 +216,11 @@ def estimate_smc(model, result, *, seed, draws: int = 2000, chains: int = 4, **o
     """SMC's evidence: read from an SMC result, or run SMC on the model for any other fit."""
     require_proper_prior(model, "SMC evidence")
     if "free_energy" in result.children and "smc" in result["free_energy"]["estimator"].values:
-        from .records import free_energies
+        from ..records import free_energies
 
         return next(r for r in free_energies(result) if r.estimator == "smc")
     smc_result = run_smc(model, draws=draws, tune=0, chains=chains, seed=seed, progress=False, **options)
-    from .records import free_energies
+    from ..records import free_energies
 
     return next(r for r in free_energies(smc_result) if r.estimator == "smc")
 

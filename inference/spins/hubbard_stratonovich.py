@@ -2,7 +2,7 @@ r"""Gaussian-integral (Hubbard–Stratonovich) machinery for Ising models, and s
 Rao–Blackwellised estimators over a lattice.
 
 For symmetric couplings :math:`K_{ij}` (zero diagonal; the multigraph weights of an
-:class:`~physml.inference.lattice.IsingCouplings`) and a shift :math:`c` with
+:class:`~physml.inference.spins.lattice.IsingCouplings`) and a shift :math:`c` with
 :math:`A = K + c\,I \succ 0`, the Gaussian moment generating function
 :math:`\mathbb E_{N(0,A)}[e^{x^\top s}] = e^{\frac12 s^\top A s}` and :math:`s_i^2 = 1` give
 

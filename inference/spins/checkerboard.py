@@ -41,8 +41,8 @@ import numpy as np
 import xarray as xr
 
 from .lattice import IsingCouplings, couplings_of, ising_support_reason
-from .records import set_diagnostics
-from .registry import Method, register_method
+from ..records import set_diagnostics
+from ..registry import Method, register_method
 
 RULES = ("metropolis", "heat_bath")
 _RULE_CODE = {"metropolis": 0, "heat_bath": 1}

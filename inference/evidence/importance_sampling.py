@@ -29,10 +29,10 @@ import time
 import numpy as np
 import xarray as xr
 
-from .model_density import model_density, relative_weights_se
-from .priors import require_proper_prior
-from .records import FreeEnergy
-from .registry import FreeEnergyEstimator, register_free_energy
+from ..model_density import model_density, relative_weights_se
+from ..priors import require_proper_prior
+from ..records import FreeEnergy
+from ..registry import FreeEnergyEstimator, register_free_energy
 
 __all__ = ["psis_log_evidence", "gaussian_log_weights", "vi_log_weights_tree", "importance_sampling",
            "estimate_psis_is", "KHAT_RELIABLE"]

@@ -71,10 +71,10 @@ import xarray as xr
 
 from .adaptive import Knob, split_sandwich, with_tolerance
 from .importance_sampling import KHAT_RELIABLE, psis_log_evidence
-from .model_density import log_mean_exp, model_density, relative_weights_se
-from .priors import require_proper_prior
-from .records import FreeEnergy
-from .registry import FreeEnergyEstimator, register_free_energy
+from ..model_density import log_mean_exp, model_density, relative_weights_se
+from ..priors import require_proper_prior
+from ..records import FreeEnergy
+from ..registry import FreeEnergyEstimator, register_free_energy
 from .thermodynamic_integration import power_ladder
 
 __all__ = ["AnnealingPath", "AISResult", "anneal", "ais", "TemperedLikelihoodPath", "weight_stats",

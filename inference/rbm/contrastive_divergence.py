@@ -12,7 +12,7 @@ has the gradient "data term minus model term"
 model (negative) phase:
 
 ``exact``
-    enumerates the smaller layer (:func:`physml.inference.rbm_exact.model_expectations`);
+    enumerates the smaller layer (:func:`physml.inference.rbm.exact.model_expectations`);
 ``cd``
     CD-k (Hinton 2002): k block-Gibbs sweeps started *at the data batch*;
 ``pcd``
@@ -36,8 +36,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import expit
 
-from . import rbm_gibbs
-from .rbm_exact import MAX_ENUMERATED_UNITS, mean_log_likelihood, model_expectations
+from . import gibbs as rbm_gibbs
+from .exact import MAX_ENUMERATED_UNITS, mean_log_likelihood, model_expectations
 
 TRAINING_METHODS = ("exact", "cd", "pcd")
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .checkerboard import SpinState, SpinStepBase, _run_blocks, _with_ghost, run_spin_kernel
 from .lattice import IsingCouplings, ising_support_reason
-from .registry import Method, register_method
+from ..registry import Method, register_method
 
 
 @numba.njit(cache=True)
@@ -154,7 +154,7 @@ def run_wolff(model, *, draws=1000, tune=100, chains=4, seed=0, progress=False, 
     measured spins flipped per draw."""
     from .checkerboard import spin_diagnostics
     from .lattice import couplings_of
-    from .records import set_diagnostics
+    from ..records import set_diagnostics
 
     found = couplings_of(model)
     if found is None:

@@ -19,7 +19,7 @@ import numpy as np
 
 from .checkerboard import SpinState, _run_blocks, _with_ghost, run_spin_kernel, SpinStepBase
 from .lattice import IsingCouplings, ising_support_reason
-from .registry import Method, register_method
+from ..registry import Method, register_method
 
 
 @numba.njit(cache=True)

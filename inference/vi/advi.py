@@ -75,11 +75,11 @@ from arviz_base import dict_to_dataset
 from arviz_stats.base import array_stats
 from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
 
-from .model_density import ModelDensity, model_density
-from .pymc_compat import continuous_only
-from .records import FreeEnergy, add_free_energy, set_diagnostics
-from .registry import Method, register_method
-from .vi_convergence import LevelSummary, StoppingRule, window_mcse, window_rhat
+from ..model_density import ModelDensity, model_density
+from ..pymc_compat import continuous_only
+from ..records import FreeEnergy, add_free_energy, set_diagnostics
+from ..registry import Method, register_method
+from .convergence import LevelSummary, StoppingRule, window_mcse, window_rhat
 
 __all__ = ["run_advi", "run_fullrank_advi", "fit_vi", "VIConvergenceWarning", "compiled_logp"]
 

@@ -15,7 +15,7 @@ and a base visible bias :math:`a^0` it is the Gibbs kernel of the annealing path
 
     p_\beta(v, h) \propto \exp\big[(1-\beta)\, a^{0\top} v + \beta(a^\top v + b^\top h + v^\top W h)\big]
 
-used by Salakhutdinov–Murray AIS (:mod:`physml.inference.rbm_ais`).
+used by Salakhutdinov–Murray AIS (:mod:`physml.inference.rbm.ais`).
 
 The kernel is pure given the random generator: ``init`` builds a
 :class:`GibbsState` and ``step`` returns a new one. Arrays are vectorised over

@@ -35,7 +35,7 @@ import math
 import time
 from typing import Callable, NamedTuple
 
-from .records import FreeEnergy
+from ..records import FreeEnergy
 
 __all__ = ["Knob", "ErrorSplit", "check_tolerance", "until_tolerance", "with_tolerance", "split_sandwich", "split_details",
            "FE_TIME_CAP"]
@@ -188,5 +188,5 @@ def with_tolerance(run: Callable[..., object], knobs, split: Callable[[object], 
         return until_tolerance(estimate, budget, knobs, fe_tol=fe_tol, fe_time_cap=fe_time_cap)
 
     wrapped.__name__ = f"{run.__name__}_to_tolerance"
-    wrapped.__doc__ = f"{run.__name__} with fe_tol / fe_time_cap (physml.inference.adaptive)."
+    wrapped.__doc__ = f"{run.__name__} with fe_tol / fe_time_cap (physml.inference.evidence.adaptive)."
     return wrapped

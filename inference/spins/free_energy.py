@@ -47,12 +47,12 @@ import numba
 import numpy as np
 from scipy import integrate, special
 
-from .adaptive import Knob, split_details, split_sandwich, with_tolerance
-from .ais import BDMC_TOLERANCE, ais_record, anneal, bdmc_record
+from ..evidence.adaptive import Knob, split_details, split_sandwich, with_tolerance
+from ..evidence.ais import BDMC_TOLERANCE, ais_record, anneal, bdmc_record
 from .checkerboard import CheckerboardKernel, _with_ghost, rng_state, square_sweeps, up_probability_table
 from .lattice import IsingCouplings, couplings_of
-from .records import FreeEnergy
-from .registry import FreeEnergyEstimator, register_free_energy
+from ..records import FreeEnergy
+from ..registry import FreeEnergyEstimator, register_free_energy
 
 SAMPLERS = ("checkerboard", "heat_bath", "swendsen_wang", "wolff")
 

@@ -33,10 +33,10 @@ import time
 import numpy as np
 from scipy.special import logsumexp
 
-from .model_density import model_density
-from .priors import require_proper_prior
-from .records import FreeEnergy
-from .registry import FreeEnergyEstimator, register_free_energy
+from ..model_density import model_density
+from ..priors import require_proper_prior
+from ..records import FreeEnergy
+from ..registry import FreeEnergyEstimator, register_free_energy
 
 __all__ = ["bridge_sampling", "bridge_from_log_ratios", "estimate_bridge"]
 

@@ -19,8 +19,8 @@ Each of :math:`M` independent runs draws :math:`v_1 \sim p_0`, accumulates
     \ln w^{(m)} = \sum_{k=1}^{K} \big[\ln f_{\beta_k}(v_k) - \ln f_{\beta_{k-1}}(v_k)\big],
 
 and moves :math:`v_k \to v_{k+1}` with one block-Gibbs sweep that leaves
-:math:`p_{\beta_k}` invariant (as :func:`physml.inference.rbm_gibbs.step`). The runs go through the
-shared engine of :mod:`physml.inference.ais` (:class:`RBMPath` supplies the path), which also gives
+:math:`p_{\beta_k}` invariant (as :func:`physml.inference.rbm.gibbs.step`). The runs go through the
+shared engine of :mod:`physml.inference.evidence.ais` (:class:`RBMPath` supplies the path), which also gives
 the weight checks (ESS, Pareto k̂) and, with a reverse pass from block-Gibbs draws of the RBM, the
 BDMC sandwich (:func:`bdmc_run`). Then
 
@@ -47,8 +47,8 @@ from typing import NamedTuple
 import numpy as np
 from scipy.special import expit
 
-from .ais import BDMC_TOLERANCE, AISResult, anneal, bdmc_record
-from .records import FreeEnergy
+from ..evidence.ais import BDMC_TOLERANCE, AISResult, anneal, bdmc_record
+from ..records import FreeEnergy
 
 _SM_SEGMENTS = ((0.5, 500), (0.9, 4000), (1.0, 10000))  # (end beta, number of steps)
 
@@ -154,9 +154,9 @@ def _rbm_path(W, a, b, base_visible_bias) -> RBMPath:
 
 def ais_run(W, a, b, *, n_betas: int = 14501, n_runs: int = 100, seed=None,
             base_visible_bias=None, schedule: str = "sm") -> AISResult:
-    """Run forward AIS (see the module docstring); an :class:`~physml.inference.ais.AISResult`
+    """Run forward AIS (see the module docstring); an :class:`~physml.inference.evidence.ais.AISResult`
     (``log_z``, ``se``, ``log_weights``, ``log_z_base``, ``ess``, ``khat``, ``wall_time_s``).
-    :func:`physml.inference.ais.weight_problems` says whether to trust it."""
+    :func:`physml.inference.evidence.ais.weight_problems` says whether to trust it."""
     settings = AISSettings(n_betas=n_betas, n_runs=n_runs, schedule=schedule)
     path = _rbm_path(W, a, b, base_visible_bias)
     return anneal(path, beta_schedule(settings.n_betas, settings.schedule), settings.n_runs, seed)

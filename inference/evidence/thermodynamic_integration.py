@@ -38,10 +38,10 @@ import threading
 import numpy as np
 
 from .adaptive import Knob, split_details, with_tolerance
-from .model_density import log_mean_exp, model_density, relative_weights_se
-from .priors import require_proper_prior
-from .records import FreeEnergy
-from .registry import FreeEnergyEstimator, register_free_energy
+from ..model_density import log_mean_exp, model_density, relative_weights_se
+from ..priors import require_proper_prior
+from ..records import FreeEnergy
+from ..registry import FreeEnergyEstimator, register_free_energy
 
 __all__ = ["power_ladder", "trapezoid_rules", "sample_power_posterior", "thermodynamic_integration",
            "ti_to_tolerance", "estimate_ti", "BETA_NAME", "LOGLIK_NAME"]

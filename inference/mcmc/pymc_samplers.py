@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pymc as pm
 
-from .convergence import mcmc_diagnostics
-from .pymc_compat import compiled_nutpie, continuous_only
-from .records import set_diagnostics
-from .registry import Method, register_method
+from ..convergence import mcmc_diagnostics
+from ..pymc_compat import compiled_nutpie, continuous_only
+from ..records import set_diagnostics
+from ..registry import Method, register_method
 
 NUTS_BACKENDS = ("nutpie", "pymc")
 
