@@ -1,4 +1,12 @@
-"""Compare fits of one model with its reference: posteriors and free energies.
+r"""Compare fits of one model with its reference: posteriors and free energies.
+
+An estimate :math:`\hat\theta \pm \mathrm{se}` of a quantity with a reference value :math:`\theta` is
+shown with its error and z-score (:func:`versus_exact`, the one place this is computed),
+
+.. math:: \mathrm{error} = \hat\theta - \theta, \qquad z = (\hat\theta - \theta)/\mathrm{se},
+
+a posterior mean against the reference mean in MCSE units, a free energy against the exact −ln Z in se
+units; for −ELBO (an upper bound) the error is the gap F_VI − F = KL(q‖p).
 
 Given ``{method: DataTree}`` and a :class:`~physml.models.reference.Reference`, build
 the numbers a report shows. Every quantity with an exact counterpart is shown with
@@ -36,8 +44,7 @@ def posterior_comparison(fits: dict[str, xr.DataTree], reference: Reference | No
             if r is not None:
                 entry["ref_mean"], entry["ref_sd"] = r["mean"], r["sd"]
                 entry["sd_ratio"] = row["sd"] / r["sd"] if r["sd"] > 0 else float("nan")
-                entry["error_in_mcse"] = ((row["mean"] - r["mean"]) / row["mcse_mean"]
-                                          if row["mcse_mean"] > 0 else float("nan"))
+                entry["error_in_mcse"] = versus_exact(row["mean"], row["mcse_mean"], r["mean"])[1]
                 entry["error_in_ref_sd"] = (row["mean"] - r["mean"]) / r["sd"] if r["sd"] > 0 else float("nan")
             rows[label] = entry
         distance = float("nan")
@@ -50,6 +57,15 @@ def posterior_comparison(fits: dict[str, xr.DataTree], reference: Reference | No
     return out
 
 
+def versus_exact(value: float | None, se: float | None, exact: float | None) -> tuple[float | None, float | None]:
+    """(error, z) of an estimate ``value ± se`` against ``exact``: error = value − exact, z = error / se
+    (None where there is no exact value, and z None where se is not > 0)."""
+    if exact is None or value is None:
+        return None, None
+    error = value - exact
+    return error, (error / se if se is not None and se > 0 else None)
+
+
 def free_energy_comparison(fits: dict[str, xr.DataTree], exact: float | None) -> list[dict]:
     """One row per (method, estimator): value ± se, kind, wall time, error in se units against
     the exact value, and for an upper bound (−ELBO) the gap F_VI − F_exact = KL(q‖p)."""
@@ -59,10 +75,9 @@ def free_energy_comparison(fits: dict[str, xr.DataTree], exact: float | None) ->
             row = {"method": method, **rec.to_dict()}
             if exact is not None:
                 row["exact"] = exact
-                row["error"] = rec.value - exact
-                row["error_in_se"] = rec.z_score(exact)
+                row["error"], row["error_in_se"] = versus_exact(rec.value, rec.se, exact)
                 if rec.kind == "upper_bound":
-                    row["kl_gap"] = rec.value - exact
+                    row["kl_gap"] = row["error"]
             rows.append(row)
     return rows
 

@@ -1,4 +1,12 @@
-"""``physml run ising``: samplers, mean field, Bethe, TI and AIS against the exact Ising solution."""
+r"""``physml run ising``: samplers, mean field, Bethe, TI and AIS against the exact Ising solution.
+
+.. math:: P(s) = e^{K\sum_{\langle ij\rangle} s_i s_j + h\sum_i s_i} / Z, \qquad F = -\ln Z,
+
+exact by enumeration (L² ≤ 16) or Kaufman's formula (periodic, h = 0). What it fits: each spin sampler
+(observables E/N, |M|/N, (M/N)² against the exact values); mean field (−ELBO, an upper bound on F), Bethe,
+spin TI and AIS with its BDMC sandwich against the exact F; a sweep over K against Onsager and Yang.
+What it plots: a spin configuration, traces, the free energies, the K sweep.
+"""
 
 from __future__ import annotations
 
@@ -11,16 +19,16 @@ import numpy as np
 from ..inference.spins.bethe import belief_propagation
 from ..inference.fit import fit
 from ..inference.evidence.adaptive import FE_TIME_CAP, check_tolerance
-from ..inference.spins.free_energy import ais_to_tolerance, fast_square, ti_to_tolerance
+from ..inference.spins.coupling_scale import fast_square
+from ..inference.spins.free_energy import ais_to_tolerance, ti_to_tolerance
 from ..inference.spins.mean_field import mean_field
 from ..inference.records import FreeEnergy, diagnostics
 from ..models import ising as im
-from .common import (Progress, fmt, markdown_table, pm_fmt, save_datatree_atomic, save_figure_atomic,
-                     write_json_atomic, write_text_atomic)
-from .compare import sandwich_text
+from .common import Progress, pm_fmt, save_datatree_atomic, save_figure_atomic
+from .compare import versus_exact
 from .figures import free_energy_bars
-from .settings import check_memory, merge_settings, resolve_sizes
-from .warnings import collect_warnings, warnings_markdown
+from .report import Report
+from .settings import check_memory, check_methods, merge_settings, resolve_sizes
 
 DEFAULTS = {
     "L": 16, "K": im.K_CRITICAL, "h": 0.0, "boundary": "periodic",
@@ -30,6 +38,7 @@ DEFAULTS = {
     "fe_tol": 0.0, "fe_time_cap": FE_TIME_CAP,  # nats (0 = off): TI and AIS grow until their error is below it
 }
 ALL_METHODS = ("checkerboard", "heat_bath", "swendsen_wang", "wolff")
+CLUSTER_METHODS = ("swendsen_wang", "wolff")  # need h = 0
 OBS = ("energy", "abs_magnetisation", "magnetisation_sq")
 
 
@@ -59,6 +68,56 @@ def _exact_at(L, K, h, boundary):
 
 def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool, seed: int,
         data: str | None, progress: bool) -> dict:
+    s, spec, methods = _validate(settings, methods, data)
+    size = _sizes(s, quick)
+    out_dir, log, t_start = Path(out_dir), Progress("ising", progress), time.perf_counter()
+    model = im.ising_model(spec.L, spec.K, spec.h, spec.boundary)
+    couplings = im.ising_couplings(spec.L, spec.K, spec.h, spec.boundary)
+    log("exact reference")
+    reference = im.exact_reference(spec)
+    exact_F = reference.get("free_energy")
+    trees = {}
+    for i, m in enumerate(methods):
+        log(f"fit {m}")
+        trees[m] = fit(model, m, draws=size["draws"], tune=max(100, size["draws"] // 10), chains=size["chains"],
+                       seed=seed + i, free_energy=())
+        save_datatree_atomic(trees[m], out_dir / f"{m}.nc")
+    log("mean field, Bethe, TI, AIS")
+    mf, bp = mean_field(couplings), belief_propagation(couplings)
+    ti, ais = _ti_and_ais(couplings, spec.h == 0, s, size, seed)
+    free = [{"estimator": "exact", "value": exact_F, "se": 0.0, "kind": "exact", "source": reference["source"]},
+            {"estimator": "mean_field", "value": mf.free_energy, "se": 0.0, "kind": "upper_bound"},
+            {"estimator": "bethe", "value": bp.free_energy, "se": 0.0, "kind": "estimate"},
+            {**_row("ti", ti), "wall_time_s": ti.wall_time_s, "note": ti.note},
+            {**_row("ais", ais), "wall_time_s": ais.wall_time_s, "note": ais.note, "sandwich_lower": ais.sandwich_lower,
+             "sandwich_upper": ais.sandwich_upper}]
+    for r in free:
+        r["error"], r["z"] = versus_exact(r["value"], r["se"], exact_F)
+    report = _report(spec, reference)
+    warnings = _check(report, trees, exact_F, mf, bp, ti, ais)
+    log("K sweep")
+    sweep = _k_sweep(spec, s, size, seed)
+    log("figures")
+    figs = _figures(out_dir / "figures", spec, _spin_snapshot(trees, spec), _traces(trees), free, sweep)
+    summary = {
+        "model": "ising",
+        "settings": {**s, **size, "methods": methods, "quick": quick, "seed": seed},
+        "reference": reference,
+        "fits": {m: _fit_row(dt, reference) for m, dt in trees.items()},
+        "mean_field": {"free_energy": mf.free_energy, "abs_magnetisation": mf.abs_magnetisation,
+                       "converged": mf.converged, "K_c": im.K_CRITICAL_MEAN_FIELD},
+        "bethe": {"free_energy": bp.free_energy, "abs_magnetisation": bp.abs_magnetisation, "converged": bp.converged,
+                  "K_c": im.K_CRITICAL_BETHE},
+        "free_energy": free,
+        "warnings": warnings,
+        "k_sweep": sweep,
+    }
+    log("done")
+    return _report_sections(report, summary).save(out_dir, summary, figures=figs, started=t_start)
+
+
+def _validate(settings: dict, methods: list[str] | None, data: str | None) -> tuple[dict, im.IsingSpec, list[str]]:
+    """Typed settings, the lattice and the methods to run (cluster moves only at h = 0); ValueError otherwise."""
     if data:
         raise ValueError("the ising analysis takes no data file (data must be empty)")
     s = merge_settings(DEFAULTS, settings)
@@ -68,53 +127,20 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     if not (0 <= s["k_min"] < s["k_max"]):
         raise ValueError(f"settings k_min, k_max must satisfy 0 <= k_min < k_max, got {s['k_min']}, {s['k_max']}")
     check_tolerance(s["fe_tol"], s["fe_time_cap"], prefix="setting ")
-    size = _sizes(s, quick)
     zero_field = spec.h == 0
-    methods = list(methods) if methods else [m for m in ALL_METHODS if zero_field or m in ("checkerboard", "heat_bath")]
-    for m in methods:
-        if m not in ALL_METHODS:
-            raise ValueError(f"method must be one of {list(ALL_METHODS)}, got {m!r}")
-        if m in ("swendsen_wang", "wolff") and not zero_field:
-            raise ValueError(f"method {m!r} needs h = 0")
-    out_dir = Path(out_dir)
-    log = Progress("ising", progress)
-    t_start = time.perf_counter()
-    model = im.ising_model(spec.L, spec.K, spec.h, spec.boundary)
-    couplings = im.ising_couplings(spec.L, spec.K, spec.h, spec.boundary)
-    n = spec.n_spins
-    log("exact reference")
-    reference = im.exact_reference(spec)
-    exact_F = reference.get("free_energy")
+    methods = list(methods) if methods else [m for m in ALL_METHODS if zero_field or m not in CLUSTER_METHODS]
+    check_methods(methods, allowed=ALL_METHODS,
+                  reason=lambda m: "it needs h = 0 (cluster updates)" if m in CLUSTER_METHODS and not zero_field
+                  else None)
+    return s, spec, methods
 
-    fits, trees, traces, spins_snapshot = {}, {}, {}, None
-    for i, m in enumerate(methods):
-        log(f"fit {m}")
-        dt = fit(model, m, draws=size["draws"], tune=max(100, size["draws"] // 10), chains=size["chains"],
-                 seed=seed + i, free_energy=())
-        save_datatree_atomic(dt, out_dir / f"{m}.nc")
-        trees[m] = dt
-        d = diagnostics(dt)
-        row = {"wall_time_s": float(dt.attrs.get("physml_wall_time_s", float("nan"))), "diagnostics": d}
-        for o in OBS:
-            mean, se = d[f"mean_{o}"], d[f"mcse_{o}"]
-            ex = reference.get({"energy": "energy_per_spin"}.get(o, o))
-            row[o] = {"mean": mean, "mcse": se, "exact": ex,
-                      "z": (mean - ex) / se if ex is not None and se > 0 else None}
-        row["tau_int_sweeps_abs_magnetisation"] = d["tau_int_sweeps_abs_magnetisation"]
-        row["tau_int_sweeps_energy"] = d["tau_int_sweeps_energy"]
-        row["specific_heat_per_spin"] = {"value": d["specific_heat_per_spin"], "se": d["specific_heat_per_spin_se"],
-                                         "exact": reference.get("specific_heat_per_spin")}
-        row["susceptibility"] = {"value": d["susceptibility"], "se": d["susceptibility_se"]}
-        fits[m] = row
-        traces[m] = (dt["posterior"]["energy"].values[0], dt["posterior"]["abs_magnetisation"].values[0])
-        if spins_snapshot is None and "spins" in dt["posterior"]:
-            spins_snapshot = dt["posterior"]["spins"].values[0, -1].reshape(spec.L, spec.L)
 
-    log("mean field, Bethe, TI, AIS")
-    mf = mean_field(couplings)
-    bp = belief_propagation(couplings)
-    # periodic even L, uniform K and h: numba checkerboard with the Rao-Blackwellised bond sum and
-    # variance-based allocation of draws over rungs; otherwise Swendsen-Wang (h = 0) or checkerboard
+def _ti_and_ais(couplings, zero_field: bool, s: dict, size: dict, seed: int) -> tuple[FreeEnergy, FreeEnergy]:
+    """Spin TI and AIS of −ln Z, grown to ``fe_tol`` if set.
+
+    Periodic even L, uniform K and h: numba checkerboard with the Rao-Blackwellised bond sum and
+    variance-based allocation of draws over rungs; otherwise Swendsen-Wang (h = 0) or checkerboard.
+    """
     fast = fast_square(couplings)
     sampler = "checkerboard" if fast or not zero_field else "swendsen_wang"
     tol = {"fe_tol": s["fe_tol"], "fe_time_cap": s["fe_time_cap"]}
@@ -122,25 +148,51 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
                          seed=seed + 100, allocate="variance" if fast else "uniform", **tol)
     ais = ais_to_tolerance(couplings, n_temps=size["ais_temps"], n_runs=size["ais_runs"], sampler="checkerboard",
                            seed=seed + 200, **tol)
-    free = [{"estimator": "exact", "value": exact_F, "se": 0.0, "kind": "exact", "source": reference["source"]},
-            {"estimator": "mean_field", "value": mf.free_energy, "se": 0.0, "kind": "upper_bound"},
-            {"estimator": "bethe", "value": bp.free_energy, "se": 0.0, "kind": "estimate"},
-            {"estimator": "ti", "value": ti.value, "se": ti.se, "kind": ti.kind, "wall_time_s": ti.wall_time_s,
-             "note": ti.note},
-            {"estimator": "ais", "value": ais.value, "se": ais.se, "kind": ais.kind, "wall_time_s": ais.wall_time_s,
-             "note": ais.note, "sandwich_lower": ais.sandwich_lower, "sandwich_upper": ais.sandwich_upper}]
-    for r in free:
-        r["error"] = r["value"] - exact_F if exact_F is not None else None
-        r["z"] = r["error"] / r["se"] if r["error"] is not None and r["se"] > 0 else None
-    warnings = _warnings(trees, exact_F, mf, bp, ti, ais)
+    return ti, ais
 
-    log("K sweep")
+
+def _row(estimator: str, record: FreeEnergy) -> dict:
+    return {"estimator": estimator, "value": record.value, "se": record.se, "kind": record.kind}
+
+
+def _fit_row(dt, reference: dict) -> dict:
+    """A sampler's ``fits`` entry: each observable's mean ± MCSE against the exact value, τ_int, c, χ."""
+    d = diagnostics(dt)
+    row = {"wall_time_s": float(dt.attrs.get("physml_wall_time_s", float("nan"))), "diagnostics": d}
+    for o in OBS:
+        mean, se = d[f"mean_{o}"], d[f"mcse_{o}"]
+        ex = reference.get({"energy": "energy_per_spin"}.get(o, o))
+        row[o] = {"mean": mean, "mcse": se, "exact": ex, "z": versus_exact(mean, se, ex)[1]}
+    row["tau_int_sweeps_abs_magnetisation"] = d["tau_int_sweeps_abs_magnetisation"]
+    row["tau_int_sweeps_energy"] = d["tau_int_sweeps_energy"]
+    row["specific_heat_per_spin"] = {"value": d["specific_heat_per_spin"], "se": d["specific_heat_per_spin_se"],
+                                     "exact": reference.get("specific_heat_per_spin")}
+    row["susceptibility"] = {"value": d["susceptibility"], "se": d["susceptibility_se"]}
+    return row
+
+
+def _traces(trees: dict) -> dict:
+    """Chain 0's E/N and |M|/N of every sampler."""
+    return {m: (dt["posterior"]["energy"].values[0], dt["posterior"]["abs_magnetisation"].values[0])
+            for m, dt in trees.items()}
+
+
+def _spin_snapshot(trees: dict, spec: im.IsingSpec):
+    """The last recorded configuration of chain 0 of the first sampler that records spins (or None)."""
+    for dt in trees.values():
+        if "spins" in dt["posterior"]:
+            return dt["posterior"]["spins"].values[0, -1].reshape(spec.L, spec.L)
+    return None
+
+
+def _k_sweep(spec: im.IsingSpec, s: dict, size: dict, seed: int) -> dict:
+    """ln Z/N and ⟨|M|⟩/N over K: exact (finite L), Onsager/Yang (L = ∞), mean field, Bethe and MCMC."""
+    n, zero_field = spec.n_spins, spec.h == 0
     ks = np.linspace(s["k_min"], s["k_max"], size["k_points"])
     sweep = {"K": ks.tolist(), "exact_log_z_per_spin": [], "exact_abs_magnetisation": [], "onsager_log_z_per_spin": [],
              "yang_magnetisation": [], "mf_log_z_per_spin": [], "mf_abs_magnetisation": [],
              "bethe_log_z_per_spin": [], "bethe_abs_magnetisation": [], "mcmc_abs_magnetisation": [],
              "mcmc_abs_magnetisation_mcse": [], "mcmc_method": "wolff" if zero_field else "checkerboard"}
-    sweep_model_method = sweep["mcmc_method"]
     for j, K in enumerate(ks):
         cK = im.ising_couplings(spec.L, float(K), spec.h, spec.boundary)
         lz, am, _ = _exact_at(spec.L, float(K), spec.h, spec.boundary)
@@ -153,39 +205,18 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
         sweep["mf_abs_magnetisation"].append(r_mf.abs_magnetisation)
         sweep["bethe_log_z_per_spin"].append(-r_bp.free_energy / n)
         sweep["bethe_abs_magnetisation"].append(r_bp.abs_magnetisation)
-        dK = fit(im.ising_model_from_couplings(cK), sweep_model_method, draws=max(200, size["draws"] // 4),
+        dK = fit(im.ising_model_from_couplings(cK), sweep["mcmc_method"], draws=max(200, size["draws"] // 4),
                  tune=100, chains=2, seed=seed + 1000 + j, free_energy=(), record_spins=False)
         dd = diagnostics(dK)
         sweep["mcmc_abs_magnetisation"].append(dd["mean_abs_magnetisation"])
         sweep["mcmc_abs_magnetisation_mcse"].append(dd["mcse_abs_magnetisation"])
-
-    log("figures")
-    figs = _figures(out_dir / "figures", spec, spins_snapshot, traces, free, sweep)
-    summary = {
-        "model": "ising",
-        "settings": {**s, **size, "methods": methods, "quick": quick, "seed": seed},
-        "reference": reference,
-        "fits": fits,
-        "mean_field": {"free_energy": mf.free_energy, "abs_magnetisation": mf.abs_magnetisation,
-                       "converged": mf.converged, "K_c": im.K_CRITICAL_MEAN_FIELD},
-        "bethe": {"free_energy": bp.free_energy, "abs_magnetisation": bp.abs_magnetisation, "converged": bp.converged,
-                  "K_c": im.K_CRITICAL_BETHE},
-        "free_energy": free,
-        "warnings": warnings,
-        "k_sweep": sweep,
-        "figures": [str(p.relative_to(out_dir)) for p in figs],
-        "wall_time_s": time.perf_counter() - t_start,
-    }
-    write_json_atomic(out_dir / "summary.json", summary)
-    write_text_atomic(out_dir / "report.md", _report(summary, spec))
-    log("done")
-    return summary
+    return sweep
 
 
-def _warnings(trees: dict, exact_F, mf, bp, ti: FreeEnergy, ais: FreeEnergy) -> list[str]:
+def _check(report: Report, trees: dict, exact_F, mf, bp, ti: FreeEnergy, ais: FreeEnergy) -> list[str]:
     """The report's warnings: the sampler fits, mean field and Bethe (convergence; mean field is a bound),
     spin TI and AIS (self-checks; within 4 se of the exact −ln Z)."""
-    return collect_warnings(
+    return report.check(
         trees, exact_free_energy=exact_F,
         records=[("mean field", FreeEnergy(mf.free_energy, 0.0, "upper_bound", "mean_field")),
                  ("Bethe", FreeEnergy(bp.free_energy, 0.0, "estimate", "bethe")), ("spin TI", ti), ("spin AIS", ais)],
@@ -243,36 +274,30 @@ def _figures(fig_dir: Path, spec, spins, traces, free, sweep) -> list[Path]:
     return paths
 
 
-def _report(summary: dict, spec) -> str:
+def _report(spec: im.IsingSpec, reference: dict) -> Report:
+    return Report(f"Ising model, L = {spec.L} ({spec.boundary}), K = {spec.K:.7g}, h = {spec.h:g}",
+                  f"P(s) ∝ exp(K Σ⟨ij⟩ s_i s_j + h Σ s_i). Exact reference: {reference['source']}. "
+                  f"K_c = {im.K_CRITICAL:.7f} (Onsager), K_c^MF = 1/4, K_c^Bethe = atanh(1/3) = {im.K_CRITICAL_BETHE:.4f}.")
+
+
+def _report_sections(report: Report, summary: dict) -> Report:
+    """Observables against the exact values, free energies against the exact −ln Z, figures."""
     ref = summary["reference"]
-    lines = [f"# Ising model, L = {spec.L} ({spec.boundary}), K = {spec.K:.7g}, h = {spec.h:g}", "",
-             f"P(s) ∝ exp(K Σ⟨ij⟩ s_i s_j + h Σ s_i). Exact reference: {ref['source']}. "
-             f"K_c = {im.K_CRITICAL:.7f} (Onsager), K_c^MF = 1/4, K_c^Bethe = atanh(1/3) = {im.K_CRITICAL_BETHE:.4f}.", "",
-             warnings_markdown(summary["warnings"]),
-             "## Observables (mean ± MCSE; z = (mean − exact)/MCSE; τ_int in sweeps from ArviZ ESS)", ""]
-    rows = []
-    for m, r in summary["fits"].items():
-        rows.append([m, pm_fmt(r["energy"]["mean"], r["energy"]["mcse"]), r["energy"]["z"],
-                     pm_fmt(r["abs_magnetisation"]["mean"], r["abs_magnetisation"]["mcse"]), r["abs_magnetisation"]["z"],
-                     pm_fmt(r["specific_heat_per_spin"]["value"], r["specific_heat_per_spin"]["se"]),
-                     pm_fmt(r["susceptibility"]["value"], r["susceptibility"]["se"]),
-                     r["tau_int_sweeps_energy"], r["tau_int_sweeps_abs_magnetisation"], r["wall_time_s"]])
-    lines.append(markdown_table(["method", "E/N", "z", "|M|/N", "z", "c", "χ", "τ_E", "τ_|M|", "time (s)"], rows))
-    lines += ["", f"Exact: E/N = {ref.get('energy_per_spin', float('nan')):.6f}, "
-                  f"c = {ref.get('specific_heat_per_spin', float('nan')):.4f}"
-                  + (f", ⟨|M|⟩/N = {ref['abs_magnetisation']:.6f}" if "abs_magnetisation" in ref else
-                     " (⟨|M|⟩ has no closed form at finite L; Yang's L = ∞ value is "
-                     f"{ref['yang_magnetisation']:.4f})"), "",
-              "## Free energy −ln Z (nats)", ""]
-    lines.append(markdown_table(["estimator", "kind", "−ln Z", "error vs exact", "error / se", "BDMC sandwich"],
-                                [[r["estimator"], r["kind"],
-                                  pm_fmt(r["value"], r["se"]) if r["se"] else fmt(r["value"], 10),
-                                  "—" if r["error"] is None else f"{r['error']:+.4f}", r["z"], sandwich_text(r)]
-                                 for r in summary["free_energy"]]))
-    lines += ["", "Mean field is −ELBO, an upper bound on −ln Z (Gibbs–Bogoliubov); Bethe is not a bound in "
-                  "general (for ferromagnets Z_Bethe ≤ Z). AIS: E[Ẑ] = Z, so −ln Ẑ is a stochastic upper bound; "
-                  "its reverse pass from equilibrium spins gives a stochastic lower bound, and the two make the "
-                  "BDMC sandwich [lower, upper] (flagged `unreliable:` when wider than 0.1 nats).", "",
-              "## Figures", ""]
-    lines += [f"![{p}]({p})" for p in summary["figures"]]
-    return "\n".join(lines) + "\n"
+    rows = [[m, pm_fmt(r["energy"]["mean"], r["energy"]["mcse"]), r["energy"]["z"],
+             pm_fmt(r["abs_magnetisation"]["mean"], r["abs_magnetisation"]["mcse"]), r["abs_magnetisation"]["z"],
+             pm_fmt(r["specific_heat_per_spin"]["value"], r["specific_heat_per_spin"]["se"]),
+             pm_fmt(r["susceptibility"]["value"], r["susceptibility"]["se"]),
+             r["tau_int_sweeps_energy"], r["tau_int_sweeps_abs_magnetisation"], r["wall_time_s"]]
+            for m, r in summary["fits"].items()]
+    report.section("Observables (mean ± MCSE; z = (mean − exact)/MCSE; τ_int in sweeps from ArviZ ESS)").table(
+        ["method", "E/N", "z", "|M|/N", "z", "c", "χ", "τ_E", "τ_|M|", "time (s)"], rows).add(
+        f"Exact: E/N = {ref.get('energy_per_spin', float('nan')):.6f}, "
+        f"c = {ref.get('specific_heat_per_spin', float('nan')):.4f}"
+        + (f", ⟨|M|⟩/N = {ref['abs_magnetisation']:.6f}" if "abs_magnetisation" in ref else
+           f" (⟨|M|⟩ has no closed form at finite L; Yang's L = ∞ value is {ref['yang_magnetisation']:.4f})"))
+    report.free_energy(summary["free_energy"], ref.get("free_energy"), after=[
+        "Mean field is −ELBO, an upper bound on −ln Z (Gibbs–Bogoliubov); Bethe is not a bound in general (for "
+        "ferromagnets Z_Bethe ≤ Z). AIS: E[Ẑ] = Z, so −ln Ẑ is a stochastic upper bound; its reverse pass from "
+        "equilibrium spins gives a stochastic lower bound, and the two make the BDMC sandwich [lower, upper] "
+        "(flagged `unreliable:` when wider than 0.1 nats)."])
+    return report

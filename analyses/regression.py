@@ -1,13 +1,23 @@
-"""``physml run regression``: Bayesian linear regression, five methods against the exact answer."""
+"""``physml run regression``: Bayesian linear regression, five methods against the exact answer.
+
+y ~ N(Xβ, σ²): conjugate prior β | σ² ~ N(m0, σ² V0), σ² ~ InvGamma(a0, b0), with F = −ln p(y) and the
+posterior exact (normal-inverse-gamma), or posteriordb's independent priors. The showcase of a model's
+analysis: what to fit (:func:`plans`: sizes and free-energy estimators per method) and one call to
+:func:`~physml.analyses.bayes_report.run_and_report`; the conjugate model adds a section (the exact
+mean-field optimum, :func:`_vi_optimum_section`).
+"""
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
-from ..inference import METHODS
+from ..inference import METHODS, diagnostics, free_energies, posterior_table
 from ..inference.evidence.adaptive import FE_TIME_CAP, check_tolerance
 from ..models import regression as reg
 from .bayes_report import MethodPlan, run_and_report
+from .common import fmt, pm_fmt
+from .report import Report
 from .settings import check_memory, check_methods, merge_settings
 
 DEFAULTS = {
@@ -109,12 +119,9 @@ def _vi_optimum_section(dataset, prior):
     The mean-field family's optimum q* is closed form for the conjugate model
     (``models/regression_meanfield.py``), so the −ELBO gap splits exactly:
     F_ADVI − F = KL(q*‖p) [the family] + (ELBO(q*) − ELBO(q_ADVI)) [the optimiser].
+    Returns ``section(fits, report) -> summary keys``, which adds the section when ADVI ran.
     """
-    import math
-
-    from ..inference import diagnostics, free_energies, posterior_table
     from ..models.regression_meanfield import advi_meanfield_optimum
-    from .common import fmt, markdown_table, pm_fmt
 
     opt = advi_meanfield_optimum(dataset.X, dataset.y, prior.m0, prior.V0, prior.a0, prior.b0)
     exact = reg.nig_posterior(dataset, prior).moments()
@@ -125,33 +132,29 @@ def _vi_optimum_section(dataset, prior):
     opt_sd = {f"beta[{n}]": float(sd) for n, sd in zip(dataset.predictors, opt["sd_beta"])}
     opt_sd["sigma"] = sigma_mean * math.sqrt(math.expm1(v))
 
-    def section(fits):
+    def section(fits: dict, report: Report) -> dict:
         if "advi" not in fits:
-            return "", {}
+            return {}
         dt = fits["advi"]
         table = posterior_table(dt, ["beta", "sigma"])
-        rows = [[label, fmt(exact[label]["sd"]), fmt(opt_sd[label]), fmt(table[label]["sd"]),
-                 fmt(table[label]["sd"] / opt_sd[label], 3)] for label in opt_sd]
         neg = next(r for r in free_energies(dt) if r.estimator == "neg_elbo")
         converged = bool(diagnostics(dt).get("converged", False))
-        md = ["## Mean-field VI: the family's error vs the optimiser's error", "",
-              "The mean-field optimum q* of this conjugate model is known in closed form (CAVI to machine "
-              "precision), so ADVI can be checked against *the* mean-field answer, not just against the posterior.", "",
-              markdown_table(["parameter", "exact posterior sd", "mean-field optimum sd", "ADVI sd",
-                              "ADVI / optimum"], rows), "",
-              markdown_table(["free energy (nats)", "value"], [
-                  ["exact −ln p(y)", fmt(f_exact, 6)],
-                  ["mean-field optimum −ELBO(q*)", fmt(f_opt, 6)],
-                  ["ADVI −ELBO", pm_fmt(neg.value, neg.se)],
-                  ["KL(q*‖p) = approximation error of the family", fmt(f_opt - f_exact, 4)],
-                  ["ELBO(q*) − ELBO(q_ADVI) = optimisation error", pm_fmt(neg.value - f_opt, neg.se)],
-              ]), ""]
+        sec = report.section("Mean-field VI: the family's error vs the optimiser's error",
+                             "The mean-field optimum q* of this conjugate model is known in closed form (CAVI to "
+                             "machine precision), so ADVI can be checked against *the* mean-field answer, not just "
+                             "against the posterior.")
+        sec.table(["parameter", "exact posterior sd", "mean-field optimum sd", "ADVI sd", "ADVI / optimum"],
+                  [[label, fmt(exact[label]["sd"]), fmt(opt_sd[label]), fmt(table[label]["sd"]),
+                    fmt(table[label]["sd"] / opt_sd[label], 3)] for label in opt_sd])
+        sec.table(["free energy (nats)", "value"], [
+            ["exact −ln p(y)", fmt(f_exact, 6)], ["mean-field optimum −ELBO(q*)", fmt(f_opt, 6)],
+            ["ADVI −ELBO", pm_fmt(neg.value, neg.se)], ["KL(q*‖p) = approximation error of the family", fmt(f_opt - f_exact, 4)],
+            ["ELBO(q*) − ELBO(q_ADVI) = optimisation error", pm_fmt(neg.value - f_opt, neg.se)]])
         if not converged:
-            md.append("**ADVI did not converge: its numbers above are not the family's optimum.**\n")
-        summary = {"vi_optimum": {"family": "mean-field Gaussian in the unconstrained space (ADVI's)",
-                                  "free_energy": f_opt, "sd": opt_sd, "kl_family": f_opt - f_exact,
-                                  "optimisation_gap": {"value": neg.value - f_opt, "se": neg.se},
-                                  "advi_converged": converged}}
-        return "\n".join(md), summary
+            sec.add("**ADVI did not converge: its numbers above are not the family's optimum.**")
+        return {"vi_optimum": {"family": "mean-field Gaussian in the unconstrained space (ADVI's)",
+                               "free_energy": f_opt, "sd": opt_sd, "kl_family": f_opt - f_exact,
+                               "optimisation_gap": {"value": neg.value - f_opt, "se": neg.se},
+                               "advi_converged": converged}}
 
     return section

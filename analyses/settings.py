@@ -102,13 +102,22 @@ def check_memory(parts: dict[str, float]) -> None:
                          f"{MEMORY_CAP_BYTES // GIB} GiB): choose smaller values")
 
 
-def check_methods(methods: list[str], model) -> None:
-    """Every name is a registered method that can fit ``model`` (ValueError before any fit)."""
+def check_methods(methods: list[str], model=None, *, allowed=None, reason=None) -> list[str]:
+    """Every name is an allowed method that can fit the model (ValueError before any fit); returns them.
+
+    ``allowed``: the names the analysis runs (default: every registered ``METHODS`` key);
+    ``reason(name)``: why that method cannot fit, or None (default: the registered method's
+    ``supports(model)``).
+    """
     from ..inference import METHODS
 
+    names = sorted(METHODS) if allowed is None else list(allowed)
+    if reason is None:
+        reason = (lambda m: METHODS[m].supports(model)) if model is not None else (lambda m: None)
     for m in methods:
-        if m not in METHODS:
-            raise ValueError(f"method must be one of {sorted(METHODS)}, got {m!r}")
-        reason = METHODS[m].supports(model)
-        if reason:
-            raise ValueError(f"method {m!r} cannot fit this model: {reason}")
+        if m not in names:
+            raise ValueError(f"method must be one of {names}, got {m!r}")
+        why = reason(m)
+        if why:
+            raise ValueError(f"method {m!r} cannot fit this model: {why}")
+    return list(methods)

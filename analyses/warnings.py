@@ -35,6 +35,7 @@ import xarray as xr
 from ..inference import FreeEnergy, diagnostics as read_diagnostics, free_energies
 from ..inference.evidence.importance_sampling import KHAT_RELIABLE
 from .common import fmt, pm_fmt
+from .compare import versus_exact
 
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100
@@ -97,17 +98,17 @@ def free_energy_warnings(label: str, record: FreeEnergy, exact: float | None = N
         out.append(f"{name}: no finite se ({record.value:.6g}), so it cannot be checked against the exact "
                    f"value {fmt(exact, 7)}")
         return out
-    error = record.value - exact
+    error, z = versus_exact(record.value, se, exact)
     slack = (Z_MAX * se if se > 0 else 0.0) + ROUNDING * max(1.0, abs(exact))
     shown = f"F = {pm_fmt(record.value, se)} against the exact {fmt(exact, 7)}"
     if record.kind == "upper_bound" and error < -slack:
         out.append(f"**{name}: upper bound below the exact value** ({shown}, {fmt(error, 3)} nats"
-                   + (f", {record.z_score(exact):.1f} se)" if se > 0 else ")"))
+                   + (f", {z:.1f} se)" if se > 0 else ")"))
     elif record.kind == "lower_bound" and error > slack:
         out.append(f"**{name}: lower bound above the exact value** ({shown}, {fmt(error, 3)} nats"
-                   + (f", {record.z_score(exact):.1f} se)" if se > 0 else ")"))
+                   + (f", {z:.1f} se)" if se > 0 else ")"))
     elif record.kind == "estimate" and se > 0 and abs(error) > Z_MAX * se:
-        out.append(f"**{name}: {record.z_score(exact):+.1f} se from the exact value** ({shown}, error "
+        out.append(f"**{name}: {z:+.1f} se from the exact value** ({shown}, error "
                    f"{fmt(error, 3)} nats): its error bar is optimistic or the estimate is biased")
     return out
 

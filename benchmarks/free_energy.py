@@ -92,11 +92,11 @@ def _estimators(model, q_mean, q_chol, seed):
     """{name: call(budget) -> FreeEnergy} for the estimators available here."""
     import xarray as xr
 
-    from physml.inference.evidence.ais import ais_pymc
+    from physml.inference.evidence.pymc_ais import ais_pymc
     from physml.inference.evidence.bridge_sampling import bridge_sampling
     from physml.inference.evidence.importance_sampling import gaussian_log_weights, importance_sampling, vi_log_weights_tree
     from physml.inference.registry import FREE_ENERGY_ESTIMATORS
-    from physml.inference.evidence.thermodynamic_integration import sample_power_posterior, thermodynamic_integration
+    from physml.inference.evidence.power_posteriors import power_posterior_ti, sample_power_posterior
 
     def bridge(b):
         tr = sample_power_posterior(model, 1.0, draws=b["draws"], tune=500, chains=2, seed=seed)
@@ -108,7 +108,7 @@ def _estimators(model, q_mean, q_chol, seed):
         res["vi_log_weights"] = vi_log_weights_tree(lp, lq)
         return importance_sampling(model, res, seed=seed)
 
-    calls = {"ti": lambda b: thermodynamic_integration(model, seed=seed, **b), "bridge": bridge, "psis_is": psis,
+    calls = {"ti": lambda b: power_posterior_ti(model, seed=seed, **b), "bridge": bridge, "psis_is": psis,
              "ais": lambda b: ais_pymc(model, seed=seed, **b)}
     if "smc" in FREE_ENERGY_ESTIMATORS:
         calls["smc"] = lambda b: FREE_ENERGY_ESTIMATORS["smc"].estimate(model, xr.DataTree(), seed=seed, **b)
@@ -131,7 +131,7 @@ def _row(mname, est, b, call, exact, cold):
 
 def run(names=("conjugate", "sblrc"), quick=False, seed=0, out=sys.stdout):
     from physml.inference.model_density import model_density
-    from physml.inference.evidence.thermodynamic_integration import sample_power_posterior
+    from physml.inference.evidence.power_posteriors import sample_power_posterior
 
     scale = 0.5 if quick else 1.0
     budgets = {

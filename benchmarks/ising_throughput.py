@@ -118,16 +118,17 @@ def tau_table(sizes=(16, 32, 64), draws=20000):
 
 
 def free_energy_l32(ti_draws=30000, ais_temps=20000, ais_runs=32):
-    from physml.inference.spins.free_energy import annealed_importance_sampling, thermodynamic_integration
+    from physml.inference.spins.coupling_ais import annealed_importance_sampling
+    from physml.inference.spins.coupling_ti import coupling_scale_ti
     from physml.models.ising import log_partition_kaufman
     c = square_lattice_couplings(32, K_CRITICAL)
     exact = -log_partition_kaufman(32, K_CRITICAL)
     # compile the numba kernels outside the timed runs (cached on disk after the first run)
     small = square_lattice_couplings(4, K_CRITICAL)
-    thermodynamic_integration(small, n_rungs=5, draws=20, allocate="variance")
+    coupling_scale_ti(small, n_rungs=5, draws=20, allocate="variance")
     annealed_importance_sampling(small, n_temps=5, n_runs=2)
     for name, f in ((f"TI (checkerboard, RB bond sum, 65 rungs x 2 chains, {ti_draws} draws/rung mean, "
-                     f"variance allocation)", lambda: thermodynamic_integration(
+                     f"variance allocation)", lambda: coupling_scale_ti(
                         c, n_rungs=65, draws=ti_draws, sampler="checkerboard", allocate="variance", seed=1)),
                     (f"AIS (heat bath, sublattice summed out, {ais_temps} temps x {ais_runs} runs)",
                      lambda: annealed_importance_sampling(c, n_temps=ais_temps, n_runs=ais_runs, seed=1))):

@@ -4,7 +4,7 @@ Models
   * ``sblrc``: posteriordb ``blr`` on ``sblrc`` (sds ~1e-3, correlations ~0.8).  Targets: the
     mean-field optimum 1/sqrt(Lambda_ii) from the reference draws' precision (mean-field) and
     the reference sds (full-rank), in the unconstrained space (beta, log sigma).
-  * ``conjugate``: NIG regression with predictors correlated at 0.95 (tests/test_vi_models.py).
+  * ``conjugate``: NIG regression with predictors correlated at 0.95 (tests/vi_targets.py).
     Targets: the closed-form optimum of the mean-field ADVI family
     (models/regression_meanfield.advi_meanfield_optimum) and the exact posterior sds
     (beta: Student-t; log sigma^2: sqrt(trigamma(a_n))).
@@ -43,8 +43,9 @@ from timing import load_note, quiet_pymc, ratio, timed  # noqa: E402
 def _targets(names):
     from scipy.special import polygamma
 
-    from test_vi_models import conjugate_regression, meanfield_optimum_from_draws, sblrc
-    from physml.models.regression_meanfield import advi_meanfield_optimum, nig_posterior
+    from vi_targets import conjugate_regression, meanfield_optimum_from_draws, sblrc
+    from physml.models.regression import nig_posterior
+    from physml.models.regression_meanfield import advi_meanfield_optimum, conjugate_problem
 
     out = {}
     if "sblrc" in names:
@@ -53,9 +54,9 @@ def _targets(names):
                             sd={"meanfield": meanfield_optimum_from_draws(ref), "fullrank": ref.std(0, ddof=1)})
     if "conjugate" in names:
         m, a = conjugate_regression()
-        o, post = advi_meanfield_optimum(**a), nig_posterior(**a)
-        sd_beta = np.sqrt(post["b_n"] / (post["a_n"] - 1) * np.diag(np.linalg.inv(post["Lambda_n"])))
-        sd_ls2 = float(np.sqrt(polygamma(1, post["a_n"])))
+        o, post = advi_meanfield_optimum(**a), nig_posterior(*conjugate_problem(**a))
+        sd_beta = np.sqrt(np.diag(post.beta_cov))
+        sd_ls2 = float(np.sqrt(polygamma(1, post.a_n)))
         # value_vars order of the conjugate model: sigma2_log__, beta[0..p-1]
         out["conjugate"] = dict(model=m, mean=np.r_[o["mean_log_sigma2"], o["mean_beta"]],
                                 mean_sd=np.r_[sd_ls2, sd_beta],

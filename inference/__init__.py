@@ -5,7 +5,9 @@ Never imports ``physml.models``: models depend on inference, not the other way r
 The spine (this folder): ``fit`` (the driver), ``registry`` (methods and free-energy estimators
 register themselves), ``records`` (the result DataTree: ``FreeEnergy`` rows, diagnostics),
 ``convergence`` (R-hat / ESS tables), ``priors`` (is the evidence defined?), ``model_density``
-(a PyMC model's log density compiled once), ``pymc_compat``.  The algorithms, by role:
+(a PyMC model's log density compiled once), ``pymc_compat``, and the math shared by algorithms and
+models: ``special`` (ln 2cosh, ln|2sinh|) and ``enumeration`` (all 2^N states, in blocks).  The
+algorithms, by role:
 
 * ``mcmc/``      PyMC's NUTS / Metropolis (nutpie where it applies) and SMC
 * ``vi/``        Gaussian variational families, the optimiser, the stopping rule, the ADVI driver
@@ -25,7 +27,5 @@ from .convergence import posterior_table, mcmc_diagnostics
 # Registration side effects: each subpackage imports its modules, which add their methods / estimators.
 from . import mcmc, vi, evidence, spins, rbm  # noqa: F401,E402
 
-from .spins.checkerboard import CheckerboardStep  # noqa: E402
-from .spins.swendsen_wang import SwendsenWangStep  # noqa: E402
-from .spins.wolff import WolffStep  # noqa: E402
+from .spins import CheckerboardStep, SwendsenWangStep, WolffStep  # noqa: E402
 from .rbm.ais import log_partition_ais  # noqa: E402

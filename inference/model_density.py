@@ -26,7 +26,7 @@ import weakref
 
 import numpy as np
 
-__all__ = ["ModelDensity", "model_density", "log_mean_exp", "relative_weights_se"]
+__all__ = ["ModelDensity", "model_density"]
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
@@ -363,29 +363,3 @@ def model_density(model, *, for_evidence: bool = True) -> ModelDensity:
             dens = ModelDensity(model, sig)
             _CACHE[model] = dens
     return dens.require_data() if for_evidence else dens
-
-
-# ---------------------------------------------------------------- small numerics
-def log_mean_exp(a, axis=None) -> np.ndarray:
-    """ln mean(exp(a)) computed stably."""
-    from scipy.special import logsumexp
-
-    a = np.asarray(a, dtype=float)
-    n = a.size if axis is None else a.shape[axis]
-    return logsumexp(a, axis=axis) - np.log(n)
-
-
-def relative_weights_se(log_w) -> float:
-    """Delta-method se of ``ln mean(w)`` from independent draws of the log weights.
-
-    se² = Var(w) / (n · mean(w)²) = (n Σ w̃² − 1)/(n − 1) / n with normalised weights w̃.
-    """
-    from scipy.special import logsumexp
-
-    log_w = np.asarray(log_w, dtype=float).ravel()
-    n = log_w.size
-    if n < 2:
-        return float("nan")
-    wn = np.exp(log_w - logsumexp(log_w))
-    rel_var = max(n * np.sum(wn**2) - 1.0, 0.0) * n / (n - 1)
-    return float(np.sqrt(rel_var / n))

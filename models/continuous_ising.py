@@ -46,12 +46,14 @@ import numpy as np
 import xarray as xr
 from scipy import special
 
+from physml.inference.enumeration import spin_states
+from physml.inference.special import log_2cosh
 from physml.inference.spins.hubbard_stratonovich import (HSTransform, hs_spin_observables, min_coupling_eigenvalue)
 from physml.inference.spins.lattice import IsingCouplings
 
 from . import ising as im
 
-__all__ = ["DEFAULT_MARGIN", "HSSpec", "hs_shift", "log2cosh", "hs_log_density", "hs_energy", "continuous_ising_model",
+__all__ = ["DEFAULT_MARGIN", "HSSpec", "hs_shift", "hs_log_density", "hs_energy", "continuous_ising_model",
            "hs_info", "spin_observables", "spin_summary", "exact_reference", "log_partition_quadrature",
            "spin_probabilities_quadrature", "LATENT_VAR", "LIKELIHOOD_VAR"]
 
@@ -86,12 +88,6 @@ def hs_shift(couplings: IsingCouplings, spec: HSSpec = HSSpec()) -> float:
 
 
 # ------------------------------------------------------------------ energy / log density
-def log2cosh(a):
-    r""":math:`\ln 2\cosh a = \mathrm{logaddexp}(a, -a)` (stable for large |a|)."""
-    a = np.asarray(a, dtype=float)
-    return np.logaddexp(a, -a)
-
-
 def hs_log_density(x, couplings: IsingCouplings, shift: float) -> np.ndarray:
     r"""Unnormalised log density of x whose integral is Z:
 
@@ -103,7 +99,7 @@ def hs_log_density(x, couplings: IsingCouplings, shift: float) -> np.ndarray:
     L = np.linalg.cholesky(A)
     sol = np.linalg.solve(L, np.moveaxis(x, -1, 0).reshape(n, -1)).T.reshape(x.shape)
     log_norm = -0.5 * (sol ** 2).sum(axis=-1) - np.log(np.diag(L)).sum() - 0.5 * n * math.log(2 * math.pi)
-    return log_norm + log2cosh(x + couplings.field).sum(axis=-1) - 0.5 * shift * n
+    return log_norm + log_2cosh(x + couplings.field).sum(axis=-1) - 0.5 * shift * n
 
 
 def hs_energy(z, transform: HSTransform) -> np.ndarray:
@@ -115,7 +111,7 @@ def hs_energy(z, transform: HSTransform) -> np.ndarray:
     n = transform.n
     x = transform.apply(z)
     return (0.5 * (z ** 2).sum(axis=-1) + 0.5 * n * math.log(2 * math.pi)
-            - (log2cosh(x + transform.couplings.field) - 0.5 * transform.shift).sum(axis=-1))
+            - (log_2cosh(x + transform.couplings.field) - 0.5 * transform.shift).sum(axis=-1))
 
 
 # ------------------------------------------------------------------ PyMC model
@@ -244,19 +240,19 @@ def log_partition_quadrature(couplings: IsingCouplings, shift: float, n_nodes: i
     r""":math:`\ln Z = -cN/2 + \ln \mathbb E_{N(0,A)}[\prod_i 2\cosh(x_i + h_i)]` by tensor Gauss–Hermite (N ≤ 5)."""
     tr = HSTransform(couplings, shift)
     x, lw = _hermite_grid(tr, n_nodes)
-    return float(special.logsumexp(lw + log2cosh(x + couplings.field).sum(axis=1)) - 0.5 * tr.shift * tr.n)
+    return float(special.logsumexp(lw + log_2cosh(x + couplings.field).sum(axis=1)) - 0.5 * tr.shift * tr.n)
 
 
 def spin_probabilities_quadrature(couplings: IsingCouplings, shift: float, n_nodes: int = 40) -> np.ndarray:
-    r"""P(s) for all :math:`2^N` states (state k has :math:`s_i = 1 - 2\,\mathrm{bit}_i(k)`, as in enumeration)
+    r"""P(s) for all :math:`2^N` states (in the order of :func:`physml.inference.enumeration.spin_states`)
     from the HS joint: :math:`P(s) = \int p(x)\prod_i \sigma(2 s_i (x_i + h_i))\,dx` by Gauss–Hermite (N ≤ 5)."""
     tr = HSTransform(couplings, shift)
     n = tr.n
     x, lw = _hermite_grid(tr, n_nodes)
     a = x + couplings.field
-    log_px = lw + log2cosh(a).sum(axis=1)
+    log_px = lw + log_2cosh(a).sum(axis=1)
     log_px -= special.logsumexp(log_px)
-    states = 1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)
+    states = spin_states(n)
     # ln σ(2 s a) = s a − ln 2cosh a
-    log_cond = states @ a.T - log2cosh(a).sum(axis=1)[None, :]
+    log_cond = states @ a.T - log_2cosh(a).sum(axis=1)[None, :]
     return np.exp(special.logsumexp(log_px[None, :] + log_cond, axis=1))

@@ -40,8 +40,8 @@ from pathlib import Path
 import numpy as np
 from scipy import special
 
-from physml.inference.spins.hubbard_stratonovich import grid_couplings
-from physml.inference.spins.lattice import BOUNDARIES, IsingCouplings
+from physml.inference.enumeration import spin_states
+from physml.inference.spins.lattice import BOUNDARIES, IsingCouplings, grid_couplings
 
 from . import continuous_ising as ci
 from . import ising as im
@@ -302,10 +302,6 @@ def log_partition_prior(data: DenoiseData) -> tuple[float | None, str]:
     return None, "none"
 
 
-def _states(n: int) -> np.ndarray:
-    return (1 - 2 * ((np.arange(2 ** n)[:, None] >> np.arange(n)) & 1)).astype(np.int8)
-
-
 def exact_posterior(data: DenoiseData, max_pixels: int = 20) -> dict:
     r"""Exact posterior by enumerating all :math:`2^N` images (N ≤ 20): marginals P(s_i = +1 | y) (H×W),
     ln Z(K, h), ln Z(K, 0), ln p(y), the MAP image and the posterior-mean pixel error against the truth."""
@@ -313,7 +309,7 @@ def exact_posterior(data: DenoiseData, max_pixels: int = 20) -> dict:
     if n > max_pixels:
         raise ValueError(f"enumeration needs at most {max_pixels} pixels, got {n}")
     post = posterior_couplings(data)
-    s = _states(n)
+    s = spin_states(n).astype(np.int8)
     lw = post.log_weight(s)
     log_z_post = float(special.logsumexp(lw))
     p = np.exp(lw - log_z_post)
@@ -333,7 +329,7 @@ def log_evidence_enumeration(data: DenoiseData, max_pixels: int = 20) -> float:
     n = data.n_pixels
     if n > max_pixels:
         raise ValueError(f"enumeration needs at most {max_pixels} pixels, got {n}")
-    s = _states(n).astype(float)
+    s = spin_states(n).astype(float)
     prior = prior_couplings(data).log_weight(s)
     prior -= special.logsumexp(prior)
     sp = data.spec

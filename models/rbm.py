@@ -23,11 +23,13 @@ independent (the exact, factorised "mean field" of an RBM):
 
     p(h_j = 1\mid v) = \sigma(b_j + (W^\top v)_j), \qquad p(v_i = 1\mid h) = \sigma(a_i + (W h)_i).
 
-Contents, in order: energy and free energy; conditionals; exact :math:`\ln Z`
-(:func:`log_partition_exact`, enumerating the smaller layer, ≤ 20 units) and the
-exact distribution over visible patterns; data (bars-and-stripes, user files);
-the Bayesian RBM as a PyMC model with the exact :math:`\ln Z` in PyTensor; and
-its symmetry-invariant predictive distribution. AIS lives in
+Contents, in order: the energy (the free energy :func:`free_energy` and the conditionals
+:func:`hidden_conditional`, :func:`visible_conditional` are the ones the algorithms use,
+from :mod:`physml.inference.rbm.exact` and :mod:`physml.inference.rbm.gibbs`); data
+(bars-and-stripes, user files); the Bayesian RBM as a PyMC model with the exact
+:math:`\ln Z` in PyTensor, and its symmetry-invariant predictive distribution; the exact
+reference: :math:`\ln Z` (:func:`log_partition_exact`, enumerating the smaller layer,
+≤ 20 units) and the exact distribution over visible patterns. AIS lives in
 :mod:`physml.inference.rbm.ais`, learning in
 :mod:`physml.inference.rbm.contrastive_divergence`.
 
@@ -57,13 +59,16 @@ import math
 import pathlib
 
 import numpy as np
-from scipy.special import expit, logsumexp
+from scipy.special import logsumexp
 
 from physml.inference.rbm.exact import (
     MAX_ENUMERATED_UNITS,
     all_binary_states,
+    free_energy,
     log_partition_enumerate,
 )
+from physml.inference.rbm.gibbs import hidden_probabilities as hidden_conditional
+from physml.inference.rbm.gibbs import visible_probabilities as visible_conditional
 
 __all__ = [
     "MAX_ENUMERATED_UNITS",
@@ -121,78 +126,6 @@ def energy(v, h, W, a, b) -> np.ndarray:
     v = np.asarray(v, dtype=float)
     h = np.asarray(h, dtype=float)
     return -np.einsum("...i,ij,...j->...", v, W, h) - v @ a - h @ b
-
-
-def free_energy(v, W, a, b) -> np.ndarray:
-    r""":math:`F(v) = -a^\top v - \sum_j \operatorname{softplus}(b_j + (W^\top v)_j)` (row-wise)."""
-    v = np.asarray(v, dtype=float)
-    return -(v @ a) - np.logaddexp(0.0, b + v @ W).sum(axis=-1)
-
-
-def hidden_conditional(v, W, b) -> np.ndarray:
-    r""":math:`p(h_j = 1\mid v) = \sigma(b_j + (W^\top v)_j)`; the hidden units are independent given v."""
-    return expit(b + np.asarray(v, dtype=float) @ W)
-
-
-def visible_conditional(h, W, a) -> np.ndarray:
-    r""":math:`p(v_i = 1\mid h) = \sigma(a_i + (W h)_i)`; the visible units are independent given h."""
-    return expit(a + np.asarray(h, dtype=float) @ W.T)
-
-
-# --------------------------------------------------------------------------- exact reference
-
-def log_partition_exact(W, a, b) -> float:
-    r"""Exact :math:`\ln Z` of a binary RBM by enumerating its smaller layer.
-
-    .. math::
-
-        \ln Z = \operatorname{logsumexp}_h\Big[b^\top h + \sum_i\operatorname{softplus}(a_i + (Wh)_i)\Big]
-
-    (or the same over :math:`v` when the visible layer is smaller): :math:`2^{\min(n_v,n_h)}`
-    terms, in chunks. Raises ValueError when the smaller layer exceeds 20 units.
-    """
-    W, a, b = validate_params(W, a, b)
-    smaller = min(W.shape)
-    if smaller > MAX_ENUMERATED_UNITS:
-        raise ValueError(
-            f"exact enumeration needs min(n_visible, n_hidden) <= {MAX_ENUMERATED_UNITS}, got "
-            f"min{W.shape} = {smaller}; use physml.inference.rbm.ais.log_partition_ais instead")
-    return log_partition_enumerate(W, a, b)
-
-
-def log_likelihood(data, W, a, b, log_z: float | None = None) -> np.ndarray:
-    r""":math:`\ln P(v_n) = -F(v_n) - \ln Z` for every row of ``data`` (exact ln Z unless given)."""
-    W, a, b = validate_params(W, a, b)
-    data = validate_binary(data, n_visible=W.shape[0])
-    if log_z is None:
-        log_z = log_partition_exact(W, a, b)
-    return -free_energy(data, W, a, b) - log_z
-
-
-def visible_distribution(W, a, b) -> np.ndarray:
-    r"""Exact :math:`P(v)` of all :math:`2^{n_v}` visible patterns, ordered as :func:`pattern_codes`."""
-    W, a, b = validate_params(W, a, b)
-    if W.shape[0] > MAX_ENUMERATED_UNITS:
-        raise ValueError(f"n_visible must be <= {MAX_ENUMERATED_UNITS} to list all patterns, got {W.shape[0]}")
-    log_p = -free_energy(all_binary_states(W.shape[0]), W, a, b)
-    return np.exp(log_p - logsumexp(log_p))
-
-
-def pattern_codes(data) -> np.ndarray:
-    """Integer code of each binary row (unit 0 = most significant bit), matching
-    :func:`physml.inference.rbm.exact.all_binary_states`."""
-    data = np.asarray(data)
-    weights = 1 << np.arange(data.shape[1] - 1, -1, -1, dtype=np.int64)
-    return data.astype(np.int64) @ weights
-
-
-def pattern_frequencies(data) -> np.ndarray:
-    """Empirical frequency of each of the :math:`2^{n_v}` visible patterns in ``data``."""
-    data = validate_binary(data)
-    if data.shape[1] > MAX_ENUMERATED_UNITS:
-        raise ValueError(f"n_visible must be <= {MAX_ENUMERATED_UNITS} to list all patterns, got {data.shape[1]}")
-    counts = np.bincount(pattern_codes(data), minlength=2 ** data.shape[1])
-    return counts / counts.sum()
 
 
 # --------------------------------------------------------------------------- data
@@ -387,3 +320,59 @@ def per_draw_visible_distribution(W_draws, a_draws, b_draws, *, batch: int = 256
         log_p = log_p.T + np.logaddexp(0.0, x).sum(axis=2)
         out[s0:s0 + batch] = np.exp(log_p - logsumexp(log_p, axis=1, keepdims=True))
     return out
+
+
+# --------------------------------------------------------------------------- exact reference
+
+def log_partition_exact(W, a, b) -> float:
+    r"""Exact :math:`\ln Z` of a binary RBM by enumerating its smaller layer.
+
+    .. math::
+
+        \ln Z = \operatorname{logsumexp}_h\Big[b^\top h + \sum_i\operatorname{softplus}(a_i + (Wh)_i)\Big]
+
+    (or the same over :math:`v` when the visible layer is smaller): :math:`2^{\min(n_v,n_h)}`
+    terms, in chunks. Raises ValueError when the smaller layer exceeds 20 units.
+    """
+    W, a, b = validate_params(W, a, b)
+    smaller = min(W.shape)
+    if smaller > MAX_ENUMERATED_UNITS:
+        raise ValueError(
+            f"exact enumeration needs min(n_visible, n_hidden) <= {MAX_ENUMERATED_UNITS}, got "
+            f"min{W.shape} = {smaller}; use physml.inference.rbm.ais.log_partition_ais instead")
+    return log_partition_enumerate(W, a, b)
+
+
+def log_likelihood(data, W, a, b, log_z: float | None = None) -> np.ndarray:
+    r""":math:`\ln P(v_n) = -F(v_n) - \ln Z` for every row of ``data`` (exact ln Z unless given)."""
+    W, a, b = validate_params(W, a, b)
+    data = validate_binary(data, n_visible=W.shape[0])
+    if log_z is None:
+        log_z = log_partition_exact(W, a, b)
+    return -free_energy(data, W, a, b) - log_z
+
+
+def visible_distribution(W, a, b) -> np.ndarray:
+    r"""Exact :math:`P(v)` of all :math:`2^{n_v}` visible patterns, ordered as :func:`pattern_codes`."""
+    W, a, b = validate_params(W, a, b)
+    if W.shape[0] > MAX_ENUMERATED_UNITS:
+        raise ValueError(f"n_visible must be <= {MAX_ENUMERATED_UNITS} to list all patterns, got {W.shape[0]}")
+    log_p = -free_energy(all_binary_states(W.shape[0]), W, a, b)
+    return np.exp(log_p - logsumexp(log_p))
+
+
+def pattern_codes(data) -> np.ndarray:
+    """Integer code of each binary row (unit 0 = most significant bit), matching
+    :func:`physml.inference.rbm.exact.all_binary_states`."""
+    data = np.asarray(data)
+    weights = 1 << np.arange(data.shape[1] - 1, -1, -1, dtype=np.int64)
+    return data.astype(np.int64) @ weights
+
+
+def pattern_frequencies(data) -> np.ndarray:
+    """Empirical frequency of each of the :math:`2^{n_v}` visible patterns in ``data``."""
+    data = validate_binary(data)
+    if data.shape[1] > MAX_ENUMERATED_UNITS:
+        raise ValueError(f"n_visible must be <= {MAX_ENUMERATED_UNITS} to list all patterns, got {data.shape[1]}")
+    counts = np.bincount(pattern_codes(data), minlength=2 ** data.shape[1])
+    return counts / counts.sum()

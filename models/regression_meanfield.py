@@ -48,7 +48,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import digamma, gammaln
 
-__all__ = ["nig_posterior", "nig_log_evidence", "elbo_gamma", "elbo_advi", "cavi", "block_fixed_point",
+__all__ = ["conjugate_problem", "nig_log_evidence", "elbo_gamma", "elbo_advi", "cavi", "block_fixed_point",
            "advi_meanfield_optimum", "MeanFieldVB"]
 
 _LOG2PI = np.log(2.0 * np.pi)
@@ -78,8 +78,9 @@ def _prep(X, y, m0, V0, a0, b0):
                 XtX=X.T @ X)
 
 
-def _as_regression(X, y, m0, V0, a0, b0):
-    """The same problem as ``models.regression``'s dataclasses (its exact formulas are the reference)."""
+def conjugate_problem(X, y, m0, V0, a0, b0):
+    """The arrays as ``models.regression``'s ``(RegressionData, ConjugatePrior)``, whose closed forms are the
+    reference: the exact posterior is ``regression.nig_posterior(*conjugate_problem(...))``."""
     from .regression import ConjugatePrior, RegressionData
 
     d = _prep(X, y, m0, V0, a0, b0)
@@ -87,19 +88,11 @@ def _as_regression(X, y, m0, V0, a0, b0):
     return data, ConjugatePrior(d["p"], a0=d["a0"], b0=d["b0"], m0=d["m0"], V0=d["V0"])
 
 
-def nig_posterior(X, y, m0, V0, a0, b0) -> dict:
-    """Exact posterior: β | σ² ~ N(m_n, σ² Λ_n⁻¹), σ² ~ InvGamma(a_n, b_n) (``regression.nig_posterior``)."""
-    from .regression import nig_posterior as exact_posterior
-
-    post = exact_posterior(*_as_regression(X, y, m0, V0, a0, b0))
-    return {"m_n": post.mu_n, "Lambda_n": post.Lambda_n, "a_n": post.a_n, "b_n": post.b_n}
-
-
 def nig_log_evidence(X, y, m0, V0, a0, b0) -> float:
     """Exact ln p(y) of the Normal–Inverse-Gamma regression (``regression.log_evidence_exact``)."""
     from .regression import log_evidence_exact
 
-    return log_evidence_exact(*_as_regression(X, y, m0, V0, a0, b0))
+    return log_evidence_exact(*conjugate_problem(X, y, m0, V0, a0, b0))
 
 
 def _expected_Q(d, mu, Sigma):
@@ -108,9 +101,11 @@ def _expected_Q(d, mu, Sigma):
     return float(r @ r + np.sum(d["XtX"] * Sigma) + dm @ d["L0"] @ dm + np.sum(d["L0"] * Sigma))
 
 
-def elbo_gamma(mu, Sigma, a, b, X, y, m0, V0, a0, b0, _d=None) -> float:
-    """Exact ELBO of q(β) q(τ) = N(μ, Σ) Gamma(a, rate b) (any Σ: full or diagonal)."""
-    d = _d or _prep(X, y, m0, V0, a0, b0)
+def elbo_gamma(mu, Sigma, a, b, X, y, m0, V0, a0, b0, prepared=None) -> float:
+    """Exact ELBO of q(β) q(τ) = N(μ, Σ) Gamma(a, rate b) (any Σ: full or diagonal).
+
+    ``prepared``: the problem's precomputed quantities (from this module's solvers) instead of the arrays."""
+    d = prepared or _prep(X, y, m0, V0, a0, b0)
     n, p = d["n"], d["p"]
     mu = np.asarray(mu, dtype=float)
     Sigma = np.asarray(Sigma, dtype=float)
@@ -123,13 +118,13 @@ def elbo_gamma(mu, Sigma, a, b, X, y, m0, V0, a0, b0, _d=None) -> float:
     return float(e_logp + h_beta + h_tau)
 
 
-def elbo_advi(mu, s, m, v, X, y, m0, V0, a0, b0, _d=None) -> float:
+def elbo_advi(mu, s, m, v, X, y, m0, V0, a0, b0, prepared=None) -> float:
     """Exact ELBO of Π_j N(β_j; μ_j, s_j²) · N(log σ; m, v) (the mean-field ADVI family).
 
     The target is the joint density of (β, ω = log σ) including the Jacobian of σ² = e^{2ω},
     so the ELBO is directly comparable with ADVI's −ELBO and with ln p(y).
     """
-    d = _d or _prep(X, y, m0, V0, a0, b0)
+    d = prepared or _prep(X, y, m0, V0, a0, b0)
     n, p = d["n"], d["p"]
     s = np.asarray(s, dtype=float)
     Et, Elog = np.exp(-2.0 * m + 2.0 * v), -2.0 * m
@@ -169,8 +164,8 @@ def block_fixed_point(X, y, m0, V0, a0, b0) -> MeanFieldVB:
     a = d["a0"] + 0.5 * (d["n"] + d["p"])
     b = (d["b0"] + 0.5 * d["R"]) * a / (a - 0.5 * d["p"])
     Sigma = np.linalg.inv(d["Ln"]) * b / a
-    return MeanFieldVB("block", d["mu"].copy(), Sigma, a, b, elbo_gamma(d["mu"], Sigma, a, b, *([None] * 6), _d=d),
-                       0, True)
+    elbo = elbo_gamma(d["mu"], Sigma, a, b, *([None] * 6), prepared=d)
+    return MeanFieldVB("block", d["mu"].copy(), Sigma, a, b, elbo, 0, True)
 
 
 def cavi(X, y, m0, V0, a0, b0, *, family: str = "block", max_iter: int = 100_000, tol: float = 0.0) -> MeanFieldVB:
@@ -198,7 +193,7 @@ def cavi(X, y, m0, V0, a0, b0, *, family: str = "block", max_iter: int = 100_000
                 mu[j] = (c[j] - Ln[j] @ mu + Ln[j, j] * mu[j]) / Ln[j, j]
             Sigma = np.diag(1.0 / (Et * np.diag(Ln)))
         b_new = d["b0"] + 0.5 * _expected_Q(d, mu, Sigma)
-        hist.append(elbo_gamma(mu, Sigma, a, b_new, *([None] * 6), _d=d))
+        hist.append(elbo_gamma(mu, Sigma, a, b_new, *([None] * 6), prepared=d))
         change = abs(b_new - b) / b
         b = b_new
         if family == "factorised":
@@ -207,7 +202,7 @@ def cavi(X, y, m0, V0, a0, b0, *, family: str = "block", max_iter: int = 100_000
             converged = True
             break
     Sigma = Ln_inv * (b / a) if family == "block" else np.diag(b / (a * np.diag(Ln)))
-    return MeanFieldVB(family, mu, Sigma, a, b, elbo_gamma(mu, Sigma, a, b, *([None] * 6), _d=d), it, converged,
+    return MeanFieldVB(family, mu, Sigma, a, b, elbo_gamma(mu, Sigma, a, b, *([None] * 6), prepared=d), it, converged,
                        hist)
 
 
@@ -223,6 +218,6 @@ def advi_meanfield_optimum(X, y, m0, V0, a0, b0) -> dict:
     v = 1.0 / (2.0 * (n + p + 2.0 * d["a0"]))
     m = v - 0.5 * np.log(Et)
     s = 1.0 / np.sqrt(Et * np.diag(d["Ln"]))
-    elbo = elbo_advi(d["mu"], s, m, v, *([None] * 6), _d=d)
+    elbo = elbo_advi(d["mu"], s, m, v, *([None] * 6), prepared=d)
     return {"mean_beta": d["mu"].copy(), "sd_beta": s, "mean_log_sigma": m, "sd_log_sigma": float(np.sqrt(v)),
             "mean_log_sigma2": 2.0 * m, "sd_log_sigma2": 2.0 * float(np.sqrt(v)), "E_tau": Et, "elbo": elbo}

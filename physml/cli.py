@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-class _SigintGuard:
+class SigintGuard:
     """SIGINT → recorded, and KeyboardInterrupt raised in the main thread.
 
     Numba, llvmlite, nutpie and PyMC sometimes catch a KeyboardInterrupt (a ctypes callback
@@ -133,7 +133,7 @@ class _SigintGuard:
             self.deferring -= 1
 
 
-_GUARD = _SigintGuard()
+_GUARD = SigintGuard()
 
 
 def _parse_settings(items: list[str]) -> dict:

@@ -1,9 +1,17 @@
-"""Shared fixtures: each PyMC model is built (and so compiled) once per test session."""
+"""Shared fixtures: each PyMC model is built (and so compiled) once per test session.
+
+Tests mirror the package (tests/inference/spins/ for physml.inference.spins, tests/models/, tests/analyses/,
+tests/cli/); the helpers they share (seeding, statcheck, paths, fe_models, ...) are plain modules in this
+folder, put on ``sys.path`` here.
+"""
 
 import logging
+import sys
+from pathlib import Path
 
 import pytest
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 logging.getLogger("pymc").setLevel(logging.ERROR)
 
 

@@ -29,15 +29,14 @@ import time
 import numpy as np
 import xarray as xr
 
-from ..model_density import model_density, relative_weights_se
+from .weights import KHAT_RELIABLE, psis_smooth, relative_weights_se
+from ..model_density import model_density
 from ..priors import require_proper_prior
 from ..records import FreeEnergy
 from ..registry import FreeEnergyEstimator, register_free_energy
 
 __all__ = ["psis_log_evidence", "gaussian_log_weights", "vi_log_weights_tree", "importance_sampling",
-           "estimate_psis_is", "KHAT_RELIABLE"]
-
-KHAT_RELIABLE = 0.7
+           "estimate_psis_is", "gaussian_from_vi_params"]
 
 
 def psis_log_evidence(log_p, log_q) -> dict:
@@ -54,9 +53,7 @@ def psis_log_evidence(log_p, log_q) -> dict:
     if m < 25:
         raise ValueError(f"PSIS needs at least 25 draws with finite weights, got {m}")
     lr = log_r[ok]
-    lw, khat = xr.DataArray(-lr, dims=["sample"]).azstats.psislw(dim="sample")
-    lw = np.asarray(lw.values, float)
-    khat = float(khat)
+    lw, khat = psis_smooth(lr)
     # PSIS returns normalised log weights; draws below the tail are unchanged, so any of them
     # recovers the normaliser: lw_i = lr_i - ln Σ r̃  (the median draw is never in the tail).
     i0 = int(np.argsort(lr)[m // 2])
@@ -103,7 +100,9 @@ def vi_log_weights_tree(log_p, log_q) -> xr.DataTree:
     return xr.DataTree(ds)
 
 
-def _gaussian_from_params(ds: xr.Dataset, d: int):
+def gaussian_from_vi_params(ds: xr.Dataset, d: int):
+    """(mean, sd, chol) of the Gaussian q in a ``vi_params`` dataset on a ``d``-dim unconstrained space: one
+    of ``sd`` (mean field) and ``chol`` (lower Cholesky factor of the covariance) is None."""
     names = set(ds.data_vars)
     key_mean = "mean" if "mean" in names else "mu"
     if key_mean not in names:
@@ -142,7 +141,7 @@ def importance_sampling(model, result, *, seed: int = 0, n_draws: int = 2000):
         source = "vi_log_weights"
     elif result is not None and "vi_params" in result.children:
         dens = model_density(model)
-        mean, sd, chol = _gaussian_from_params(result["vi_params"].to_dataset(), dens.ndim)
+        mean, sd, chol = gaussian_from_vi_params(result["vi_params"].to_dataset(), dens.ndim)
         log_p, log_q, _ = gaussian_log_weights(model, mean, sd=sd, chol=chol, n_draws=n_draws, seed=seed)
         source = f"{n_draws} fresh draws from vi_params"
     else:

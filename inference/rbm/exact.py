@@ -29,6 +29,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import expit, logsumexp
 
+from ..enumeration import binary_state_blocks, binary_states
+
 MAX_ENUMERATED_UNITS = 20
 _CHUNK = 1 << 14
 
@@ -38,19 +40,11 @@ def all_binary_states(n_units: int) -> np.ndarray:
 
     Row ``k`` is the binary expansion of ``k`` with unit 0 as the most significant bit.
     """
-    if n_units < 0:
-        raise ValueError(f"n_units must be >= 0, got {n_units}")
-    codes = np.arange(2**n_units, dtype=np.int64)[:, None]
-    shifts = np.arange(n_units - 1, -1, -1, dtype=np.int64)[None, :]
-    return ((codes >> shifts) & 1).astype(float)
+    return binary_states(n_units, msb_first=True).astype(float)
 
 
 def _state_chunks(n_units: int):
-    total = 2**n_units
-    shifts = np.arange(n_units - 1, -1, -1, dtype=np.int64)[None, :]
-    for start in range(0, total, _CHUNK):
-        codes = np.arange(start, min(start + _CHUNK, total), dtype=np.int64)[:, None]
-        yield ((codes >> shifts) & 1).astype(float)
+    return (b.astype(float) for b in binary_state_blocks(n_units, _CHUNK, msb_first=True))
 
 
 def _layer_log_weights(states, W_out, bias_in, bias_out):

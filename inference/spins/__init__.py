@@ -1,6 +1,18 @@
-"""Ising spin systems on any graph: the couplings (``lattice``), spin kernels (checkerboard Metropolis /
-heat bath, Swendsen–Wang, Wolff) with their PyMC step adapters, mean field, Bethe belief propagation,
-the Hubbard–Stratonovich continuous representation, and spin free energies by TI / AIS / BDMC over
-the coupling scale."""
+"""Ising spin systems on any graph.
+
+* ``lattice``       the couplings :math:`\\ln P(s) = \\sum_e K_e s_i s_j + \\sum_i h_i s_i - \\ln Z` (square lattice,
+                    rows×cols grid, any graph), neighbour tables, colourings
+* ``kernel``        the ``SpinKernel`` protocol (init / step / sweeps; in-place advance / sample_batch) and
+                    the spin state; ``driver`` runs any kernel as ``fit()`` chains with diagnostics; ``rng``
+                    the in-numba xoshiro256+ uniforms
+* ``checkerboard``, ``swendsen_wang``, ``wolff``  the kernels (checkerboard Metropolis / heat bath,
+                    Swendsen–Wang, Wolff), each registered as a ``fit()`` method; ``pymc_steps`` their PyMC
+                    step adapters
+* ``mean_field``, ``bethe``, ``hubbard_stratonovich``  mean field, Bethe belief propagation, the
+                    Hubbard–Stratonovich continuous representation
+* ``free_energy``   spin free energies by TI / AIS / BDMC over the coupling scale (``coupling_scale``,
+                    ``coupling_ti``, ``coupling_ais``)
+"""
 from . import lattice, checkerboard, swendsen_wang, wolff, mean_field, bethe, hubbard_stratonovich  # noqa: F401
 from . import free_energy  # noqa: F401
+from .pymc_steps import CheckerboardStep, SwendsenWangStep, WolffStep  # noqa: F401

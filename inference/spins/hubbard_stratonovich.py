@@ -21,7 +21,6 @@ This module holds what does not depend on a model file:
   separable transform :math:`X = U_r\,(\Lambda^{1/2} \circ U_r^\top Z\,U_c)\,U_c^\top`
   (the grid's coupling matrix is a Kronecker sum of two 1-D chains or rings), in NumPy and in
   PyTensor, so that ``x = S z`` with ``z ~ N(0, I)`` is a non-centred draw from :math:`N(0, A)`;
-* :func:`grid_couplings` — the rows×cols generalisation of the square lattice (images);
 * Rao–Blackwellised spin observables from continuous draws (:func:`hs_spin_observables`)
   and the Gibbs local-field estimator of marginals from spin draws (:func:`rb_marginals_from_spins`).
 """
@@ -34,54 +33,14 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .lattice import BOUNDARIES, IsingCouplings
+from .lattice import IsingCouplings, grid_edges
 
-__all__ = ["grid_edges", "grid_couplings", "min_coupling_eigenvalue", "HSTransform",
+__all__ = ["min_coupling_eigenvalue", "HSTransform",
            "conditional_spin_means", "hs_spin_observables", "local_fields", "rb_marginals_from_spins",
            "abs_magnetisation_given_means"]
 
 
 # ----------------------------------------------------------------------- grids
-def _check_dim(name, v) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 2:
-        raise ValueError(f"{name} must be an integer >= 2, got {v!r}")
-    return int(v)
-
-
-def grid_edges(rows: int, cols: int, boundary: str = "periodic") -> np.ndarray:
-    """Right and down bonds of a rows×cols grid, sites ``r * cols + c`` (as ``square_lattice_edges``).
-
-    With ``periodic`` a side of length 2 has its bonds twice (Kaufman's convention).
-    """
-    rows, cols = _check_dim("rows", rows), _check_dim("cols", cols)
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-    r, c = np.divmod(np.arange(rows * cols), cols)
-    if boundary == "periodic":
-        right = np.stack([r * cols + c, r * cols + (c + 1) % cols], axis=1)
-        down = np.stack([r * cols + c, ((r + 1) % rows) * cols + c], axis=1)
-    else:
-        mr, md = c < cols - 1, r < rows - 1
-        right = np.stack([(r * cols + c)[mr], (r * cols + c + 1)[mr]], axis=1)
-        down = np.stack([(r * cols + c)[md], ((r + 1) * cols + c)[md]], axis=1)
-    return np.concatenate([right, down]).astype(np.int64)
-
-
-def grid_couplings(rows: int, cols: int, K: float, h=0.0, boundary: str = "periodic") -> IsingCouplings:
-    """:class:`IsingCouplings` of a rows×cols grid with one coupling K and field h (scalar, (rows, cols) or (N,))."""
-    rows, cols = _check_dim("rows", rows), _check_dim("cols", cols)
-    if isinstance(K, bool) or not isinstance(K, (int, float, np.integer, np.floating)) or not math.isfinite(K):
-        raise ValueError(f"K must be a finite real number, got {K!r}")
-    n = rows * cols
-    h_arr = np.asarray(h, dtype=float)
-    if h_arr.ndim == 2 and h_arr.shape == (rows, cols):
-        h_arr = h_arr.reshape(-1)
-    if h_arr.ndim not in (0, 1) or (h_arr.ndim == 1 and h_arr.shape != (n,)):
-        raise ValueError(f"h must be a scalar or have shape ({rows}, {cols}) or ({n},), got shape {np.shape(h)}")
-    edges = grid_edges(rows, cols, boundary)
-    return IsingCouplings(n, edges, np.full(len(edges), float(K)), h_arr, (rows, cols), boundary)
-
-
 def _chain_matrix(n: int, boundary: str) -> np.ndarray:
     """Adjacency of a 1-D chain (open) or ring (periodic; n = 2 gives weight 2, the doubled bond)."""
     m = np.zeros((n, n))

@@ -1,4 +1,4 @@
-r"""Ising couplings on lattices and general graphs: neighbour tables, colourings, validation.
+r"""Ising couplings on lattices and general graphs: grids, neighbour tables, colourings, validation.
 
 Every Ising-type density in physml is described by one :class:`IsingCouplings` record:
 
@@ -18,6 +18,10 @@ Samplers need three derived tables, all computed once and cached on the record:
   checkerboard (2 colours); a periodic lattice with odd L is not bipartite and gets a greedy
   colouring with 3 colours, so a colour-by-colour sweep stays exact;
 * the dense symmetric matrix ``K_ij`` (for small N only: mean field, BP, enumeration).
+
+Grids are built once here: :func:`grid_edges` / :func:`grid_couplings` (rows×cols, periodic or open;
+right bonds then down bonds, sites ``r * cols + c``), and the square lattice is the rows = cols = L case
+(:func:`square_lattice_edges`, :func:`square_lattice_couplings`).
 
 A PyMC model carries its couplings through :func:`attach_couplings` /
 :func:`couplings_of` (a weak-key registry), so ``inference`` never imports ``physml.models``.
@@ -59,9 +63,9 @@ class IsingCouplings:
     field : (N,) float array
         External field :math:`h_i` (finite).
     shape : tuple or None
-        Lattice shape (``(L, L)``) for square lattices; sites are numbered ``r * L + c``.
+        Grid shape ``(rows, cols)`` (``(L, L)`` for square lattices); sites are numbered ``r * cols + c``.
     boundary : str or None
-        ``"periodic"`` / ``"open"`` for square lattices, ``None`` for general graphs.
+        ``"periodic"`` / ``"open"`` for grids, ``None`` for general graphs.
     """
 
     n_spins: int
@@ -237,45 +241,60 @@ def check_proper_colouring(colour: np.ndarray, edges: np.ndarray) -> None:
         raise ValueError("colouring is not proper: an edge joins two sites of the same colour")
 
 
-def square_lattice_edges(L: int, boundary: str = "periodic") -> np.ndarray:
-    """Edges (right and down bonds) of an L×L square lattice, sites numbered ``r * L + c``.
-
-    A periodic L = 2 lattice has every bond twice (right and left neighbours coincide), which
-    is the convention of Kaufman's and Onsager's solutions.
-    """
-    validate_lattice_size(L)
-    if boundary not in BOUNDARIES:
-        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
-    r, c = np.divmod(np.arange(L * L), L)
-    idx = lambda rr, cc: rr * L + cc  # noqa: E731
-    if boundary == "periodic":
-        right = np.stack([idx(r, c), idx(r, (c + 1) % L)], axis=1)
-        down = np.stack([idx(r, c), idx((r + 1) % L, c)], axis=1)
-    else:
-        mr, md = c < L - 1, r < L - 1
-        right = np.stack([idx(r, c)[mr], idx(r, c + 1)[mr]], axis=1)
-        down = np.stack([idx(r, c)[md], idx(r + 1, c)[md]], axis=1)
-    return np.concatenate([right, down]).astype(np.int64)
+def _grid_side(name: str, v) -> int:
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 2:
+        raise ValueError(f"{name} must be an integer >= 2, got {v!r}")
+    return int(v)
 
 
 def validate_lattice_size(L) -> int:
-    if isinstance(L, bool) or not isinstance(L, (int, np.integer)) or L < 2:
-        raise ValueError(f"L must be an integer >= 2, got {L!r}")
-    return int(L)
+    return _grid_side("L", L)
+
+
+def grid_edges(rows: int, cols: int, boundary: str = "periodic") -> np.ndarray:
+    """Edges (right bonds, then down bonds) of a rows×cols grid, sites numbered ``r * cols + c``.
+
+    With ``periodic`` a side of length 2 has its bonds twice (right and left neighbours coincide),
+    which is the convention of Kaufman's and Onsager's solutions.
+    """
+    rows, cols = _grid_side("rows", rows), _grid_side("cols", cols)
+    if boundary not in BOUNDARIES:
+        raise ValueError(f"boundary must be one of {BOUNDARIES}, got {boundary!r}")
+    r, c = np.divmod(np.arange(rows * cols), cols)
+    if boundary == "periodic":
+        right = np.stack([r * cols + c, r * cols + (c + 1) % cols], axis=1)
+        down = np.stack([r * cols + c, ((r + 1) % rows) * cols + c], axis=1)
+    else:
+        mr, md = c < cols - 1, r < rows - 1
+        right = np.stack([(r * cols + c)[mr], (r * cols + c + 1)[mr]], axis=1)
+        down = np.stack([(r * cols + c)[md], ((r + 1) * cols + c)[md]], axis=1)
+    return np.concatenate([right, down]).astype(np.int64)
+
+
+def square_lattice_edges(L: int, boundary: str = "periodic") -> np.ndarray:
+    """Edges of the L×L square lattice: :func:`grid_edges` ``(L, L, boundary)``."""
+    return grid_edges(validate_lattice_size(L), L, boundary)
+
+
+def grid_couplings(rows: int, cols: int, K: float, h=0.0, boundary: str = "periodic") -> IsingCouplings:
+    """:class:`IsingCouplings` of a rows×cols grid with one coupling K and field h (scalar, (rows, cols) or (N,))."""
+    rows, cols = _grid_side("rows", rows), _grid_side("cols", cols)
+    if isinstance(K, bool) or not isinstance(K, (int, float, np.integer, np.floating)) or not math.isfinite(K):
+        raise ValueError(f"K must be a finite real number, got {K!r}")
+    n = rows * cols
+    h_arr = np.asarray(h, dtype=float)
+    if h_arr.ndim == 2 and h_arr.shape == (rows, cols):
+        h_arr = h_arr.reshape(-1)
+    if h_arr.ndim not in (0, 1) or (h_arr.ndim == 1 and h_arr.shape != (n,)):
+        raise ValueError(f"h must be a scalar or have shape ({rows}, {cols}) or ({n},), got shape {np.shape(h)}")
+    edges = grid_edges(rows, cols, boundary)
+    return IsingCouplings(n, edges, np.full(len(edges), float(K)), h_arr, (rows, cols), boundary)
 
 
 def square_lattice_couplings(L: int, K: float, h=0.0, boundary: str = "periodic") -> IsingCouplings:
     """:class:`IsingCouplings` of the L×L square lattice with uniform coupling K and field h."""
     L = validate_lattice_size(L)
-    if not isinstance(K, (int, float, np.integer, np.floating)) or not math.isfinite(float(K)):
-        raise ValueError(f"K must be a finite real number, got {K!r}")
-    h_arr = np.asarray(h, dtype=float)
-    if h_arr.ndim == 2:
-        h_arr = h_arr.reshape(-1) if h_arr.shape == (L, L) else h_arr
-    if h_arr.ndim not in (0, 1) or (h_arr.ndim == 1 and h_arr.shape != (L * L,)):
-        raise ValueError(f"h must be a scalar or have shape ({L}, {L}) or ({L * L},), got shape {np.shape(h)}")
-    edges = square_lattice_edges(L, boundary)
-    return IsingCouplings(L * L, edges, np.full(len(edges), float(K)), h_arr, (L, L), boundary)
+    return grid_couplings(L, L, K, h, boundary)
 
 
 def couplings_from_matrix(K, h=0.0, *, atol: float = 1e-12) -> IsingCouplings:

@@ -8,6 +8,8 @@ Only ``h = 0`` is supported (a field would need a cluster-level heat-bath flip).
 
 The compiled kernel is a pure function of (spins, uniforms): one uniform per edge for the bonds
 and one per site for the flip of the cluster whose union–find root is that site.
+:class:`SwendsenWangKernel` implements the :class:`~.kernel.SpinKernel` protocol (step statistic: the
+number of clusters); ``swendsen_wang`` is registered as a ``fit()`` method here.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .checkerboard import SpinState, _run_blocks, _with_ghost, run_spin_kernel, SpinStepBase
+from .driver import run_blocks, run_spin_kernel
+from .kernel import (BatchDraws, SpinState, initial_spin_state, require_count, require_couplings, sample_by_steps,
+                     sweep_step)
 from .lattice import IsingCouplings, ising_support_reason
 from ..registry import Method, register_method
 
@@ -47,11 +51,10 @@ def swendsen_wang_sweep(spins, edges, p_bond, u_bond, u_flip, parent):
         i = edges[e, 0]
         j = edges[e, 1]
         if p_bond[e] * spins[i] * spins[j] > 0.0 and u_bond[e] < abs(p_bond[e]):
-            if True:
-                ri = _find(parent, i)
-                rj = _find(parent, j)
-                if ri != rj:
-                    parent[ri] = rj
+            ri = _find(parent, i)
+            rj = _find(parent, j)
+            if ri != rj:
+                parent[ri] = rj
     n_clusters = 0
     for i in range(n):
         r = _find(parent, i)
@@ -62,10 +65,14 @@ def swendsen_wang_sweep(spins, edges, p_bond, u_bond, u_flip, parent):
     return n_clusters
 
 
+def signed_bond_probability(k: np.ndarray) -> np.ndarray:
+    r"""Fortuin–Kasteleyn :math:`\operatorname{sign}(K)(1 - e^{-2|K|})` per coupling (Swendsen–Wang and Wolff)."""
+    return np.sign(k) * -np.expm1(-2.0 * np.abs(k))
+
+
 def bond_probabilities(couplings: IsingCouplings) -> np.ndarray:
     r"""Signed :math:`p_e = \operatorname{sign}(K_e)(1 - e^{-2|K_e|})`: a bond needs :math:`\operatorname{sign}(K_e) s_i s_j = +1`."""
-    k = couplings.weights
-    return np.sign(k) * -np.expm1(-2.0 * np.abs(k))
+    return signed_bond_probability(couplings.weights)
 
 
 @dataclass(frozen=True, eq=False)
@@ -74,14 +81,13 @@ class SwendsenWangKernel:
 
     couplings: IsingCouplings
     sweeps: int = 1
+    step_stat = "n_clusters"  # SpinKernel: advance() returns the last sweep's cluster count
 
     def __post_init__(self):
-        if not isinstance(self.couplings, IsingCouplings):
-            raise ValueError("couplings must be an IsingCouplings record")
+        require_couplings(self.couplings)
         if not self.couplings.zero_field:
             raise ValueError("Swendsen-Wang needs zero field h = 0")
-        if isinstance(self.sweeps, bool) or not isinstance(self.sweeps, (int, np.integer)) or self.sweeps < 1:
-            raise ValueError(f"sweeps must be an integer >= 1, got {self.sweeps!r}")
+        require_count("sweeps", self.sweeps)
         object.__setattr__(self, "_p", bond_probabilities(self.couplings))
         object.__setattr__(self, "_parent", np.empty(self.couplings.n_spins, dtype=np.int64))
 
@@ -90,43 +96,35 @@ class SwendsenWangKernel:
         return self.couplings.n_spins
 
     def init(self, spins=None, rng=None) -> SpinState:
-        from .checkerboard import CheckerboardKernel
-        return CheckerboardKernel.init(self, spins, rng)
+        return initial_spin_state(self.n_spins, spins, rng)
 
     def sweep_inplace(self, buf, u_bond, u_flip) -> int:
         return int(swendsen_wang_sweep(buf, self.couplings.edges, self._p, u_bond, u_flip, self._parent))
 
-    def _advance(self, rng, buf, n_steps):
+    def advance(self, rng, buf, n_steps):
         nc = 0
         for _ in range(n_steps * self.sweeps):
             nc = self.sweep_inplace(buf, rng.random(self.couplings.n_edges), rng.random(self.n_spins))
         return nc
 
     def step(self, rng, state: SpinState) -> SpinState:
-        buf = _with_ghost(state.spins)
-        self._advance(rng, buf, 1)
-        return SpinState(buf[:-1].copy(), state.n_updates + self.sweeps * self.n_spins)
+        return sweep_step(self, rng, state)
+
+    def sample_batch(self, rng, buf, draws, record_spins) -> BatchDraws:
+        return sample_by_steps(self, rng, buf, draws, record_spins)
 
     def sample(self, rng, state, draws, *, record_spins=False):
-        return _run_blocks(self, rng, state, draws, record_spins, "n_clusters")
+        return run_blocks(self, rng, state, draws, record_spins)
 
 
 def run_swendsen_wang(model, *, draws=1000, tune=100, chains=4, seed=0, progress=False, sweeps=1,
                       record_spins=None, **options):
     return run_spin_kernel(lambda c: SwendsenWangKernel(c, sweeps), model, draws=draws, tune=tune, chains=chains,
                            seed=seed, progress=progress, record_spins=record_spins, method_name="swendsen_wang",
-                           sweeps_per_draw=sweeps, stats_name="n_clusters", **options)
+                           sweeps_per_draw=sweeps, **options)
 
 
 register_method(Method(name="swendsen_wang", run=run_swendsen_wang, family="mcmc",
                        supports=lambda m: ising_support_reason(m, need_zero_field=True),
                        description="Swendsen-Wang cluster sweeps (numba) for zero-field Ising models"))
 
-
-class SwendsenWangStep(SpinStepBase):
-    """``pm.sample(step=SwendsenWangStep(sweeps=1))`` on a physml Ising model with h = 0."""
-
-    name = "swendsen_wang"
-
-    def _make_kernel(self, couplings, sweeps=1):
-        return SwendsenWangKernel(couplings, sweeps)

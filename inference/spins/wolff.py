@@ -10,6 +10,8 @@ a step is about one sweep equivalent and reports τ_int in sweeps from the spins
 
 The compiled kernel uses numba's generator, seeded per step from the caller's
 ``numpy.random.Generator``, so a step is a pure function of (spins, seed).
+:class:`WolffKernel` implements the :class:`~.kernel.SpinKernel` protocol (step statistic: spins
+flipped); ``wolff`` is registered as a ``fit()`` method here.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from .checkerboard import SpinState, SpinStepBase, _run_blocks, _with_ghost, run_spin_kernel
-from .lattice import IsingCouplings, ising_support_reason
+from .driver import run_blocks, run_spin_kernel, spin_diagnostics
+from .kernel import (BatchDraws, SpinState, initial_spin_state, require_count, require_couplings, sample_by_steps,
+                     with_ghost)
+from .lattice import IsingCouplings, couplings_of, ising_support_reason
+from .swendsen_wang import signed_bond_probability
+from ..records import set_diagnostics
 from ..registry import Method, register_method
 
 
@@ -83,7 +89,7 @@ def wolff_clusters(spins, nbr, p_nbr, n_clusters, n_target, seed):
 def neighbour_bond_probabilities(couplings: IsingCouplings) -> tuple[np.ndarray, np.ndarray]:
     """(nbr, p_nbr): the neighbour table with signed bond probabilities (0 on ghost entries)."""
     nbr, w = couplings.neighbour_table
-    p = np.sign(w) * -np.expm1(-2.0 * np.abs(w))
+    p = signed_bond_probability(w)
     p[nbr >= couplings.n_spins] = 0.0
     return nbr, p
 
@@ -94,14 +100,13 @@ class WolffKernel:
 
     couplings: IsingCouplings
     clusters: int = 1
+    step_stat = "flipped"  # SpinKernel: advance() returns the spins flipped
 
     def __post_init__(self):
-        if not isinstance(self.couplings, IsingCouplings):
-            raise ValueError("couplings must be an IsingCouplings record")
+        require_couplings(self.couplings)
         if not self.couplings.zero_field:
             raise ValueError("Wolff needs zero field h = 0")
-        if isinstance(self.clusters, bool) or not isinstance(self.clusters, (int, np.integer)) or self.clusters < 1:
-            raise ValueError(f"clusters must be an integer >= 1, got {self.clusters!r}")
+        require_count("clusters", self.clusters)
         nbr, p = neighbour_bond_probabilities(self.couplings)
         object.__setattr__(self, "_nbr", nbr)
         object.__setattr__(self, "_p", p)
@@ -110,9 +115,13 @@ class WolffKernel:
     def n_spins(self):
         return self.couplings.n_spins
 
+    @property
+    def sweeps(self) -> int:
+        """1: a step counts as one sweep in ``SpinState.n_updates`` of the driver (``step`` counts the flips)."""
+        return 1
+
     def init(self, spins=None, rng=None) -> SpinState:
-        from .checkerboard import CheckerboardKernel
-        return CheckerboardKernel.init(self, spins, rng)
+        return initial_spin_state(self.n_spins, spins, rng)
 
     def single_cluster(self, buf, seed_site: int, seed: int) -> int:
         """Flip one cluster grown from ``seed_site`` (numba generator seeded with ``seed``)."""
@@ -121,25 +130,28 @@ class WolffKernel:
         return int(wolff_cluster(buf, self._nbr, self._p, seed_site, np.empty(2 * n, dtype=np.int64),
                                  np.zeros(n, dtype=np.bool_)))
 
-    def _advance(self, rng, buf, n_steps):
+    def advance(self, rng, buf, n_steps):
         _, flipped = wolff_clusters(buf, self._nbr, self._p, n_steps * self.clusters, 0,
                                     int(rng.integers(2 ** 31)))
         return flipped
 
     def burn_in(self, rng, state: SpinState, sweeps: int) -> tuple[SpinState, float]:
         """Flip clusters until ``sweeps × N`` spins have flipped; returns (state, mean cluster size)."""
-        buf = _with_ghost(state.spins)
+        buf = with_ghost(state.spins)
         clusters, flipped = wolff_clusters(buf, self._nbr, self._p, 0, max(1, sweeps) * self.n_spins,
                                            int(rng.integers(2 ** 31)))
         return SpinState(buf[:-1].copy(), state.n_updates + flipped), flipped / clusters
 
     def step(self, rng, state: SpinState) -> SpinState:
-        buf = _with_ghost(state.spins)
-        flipped = self._advance(rng, buf, 1)
+        buf = with_ghost(state.spins)
+        flipped = self.advance(rng, buf, 1)
         return SpinState(buf[:-1].copy(), state.n_updates + flipped)
 
+    def sample_batch(self, rng, buf, draws, record_spins) -> BatchDraws:
+        return sample_by_steps(self, rng, buf, draws, record_spins)
+
     def sample(self, rng, state, draws, *, record_spins=False):
-        return _run_blocks(self, rng, state, draws, record_spins, "flipped")
+        return run_blocks(self, rng, state, draws, record_spins)
 
 
 @numba.njit(cache=True)
@@ -152,10 +164,6 @@ def run_wolff(model, *, draws=1000, tune=100, chains=4, seed=0, progress=False, 
     """Wolff chains. ``clusters`` per draw defaults to ≈ ``sweeps`` × N / ⟨cluster size⟩, the mean size
     measured in a pilot burn-in of ``tune`` sweep-equivalents; τ_int is reported in sweeps using the
     measured spins flipped per draw."""
-    from .checkerboard import spin_diagnostics
-    from .lattice import couplings_of
-    from ..records import set_diagnostics
-
     found = couplings_of(model)
     if found is None:
         raise ValueError(ising_support_reason(model))
@@ -167,7 +175,7 @@ def run_wolff(model, *, draws=1000, tune=100, chains=4, seed=0, progress=False, 
         clusters = max(1, int(round(sweeps * couplings.n_spins / mean_size)))
     dt = run_spin_kernel(lambda c: WolffKernel(c, clusters), model, draws=draws, tune=tune, chains=chains,
                          seed=seed, progress=progress, record_spins=record_spins, method_name="wolff",
-                         sweeps_per_draw=1.0, stats_name="flipped", **options)
+                         sweeps_per_draw=1.0, **options)
     spd = float(dt["sample_stats"]["flipped"].mean()) / couplings.n_spins
     dt.attrs["sweeps_per_draw"] = spd
     dt.attrs["clusters_per_draw"] = clusters
@@ -179,11 +187,3 @@ register_method(Method(name="wolff", run=run_wolff, family="mcmc",
                        supports=lambda m: ising_support_reason(m, need_zero_field=True),
                        description="Wolff single-cluster updates (numba) for zero-field Ising models"))
 
-
-class WolffStep(SpinStepBase):
-    """``pm.sample(step=WolffStep(clusters=1))`` on a physml Ising model with h = 0."""
-
-    name = "wolff"
-
-    def _make_kernel(self, couplings, clusters=1):
-        return WolffKernel(couplings, clusters)

@@ -34,7 +34,7 @@ marginal sd, so the tolerances mean the same on every model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from arviz_stats.base import array_stats
@@ -103,7 +103,6 @@ class StoppingRule:
     min_window: int = 100
     max_window: int = 4000
     mcse_fraction: float = 0.25
-    levels: list = field(default_factory=list)
 
     def __post_init__(self):
         for name in ("tol_mean", "tol_log_sd", "mcse_fraction"):
@@ -123,6 +122,24 @@ class StoppingRule:
         """Length of the window examined after ``n_level`` steps at the current rate."""
         w = (n_level // 2) // self.check_every * self.check_every
         return int(min(w, self.max_window))
+
+    @property
+    def max_level_steps(self) -> int:
+        """Steps after which a level ends even if its window is not stationary (4 × ``max_window``)."""
+        return 4 * self.max_window
+
+    def max_rhat(self, summaries: np.ndarray, neg_elbo: np.ndarray) -> float:
+        """Largest split-R̂ over a window of marginal means and log-sds (``summaries``, steps × 2d) and −ELBOs.
+
+        A series whose range is below 10⁻³ of its tolerance (means: ``tol_mean`` × the current sd; log-sds:
+        ``tol_log_sd``; −ELBO: 10⁻⁹ relative) counts as stationary.
+        """
+        d = summaries.shape[1] // 2
+        el = neg_elbo[:, None]
+        sd_now = np.exp(summaries[-1, d:])
+        negligible = np.concatenate([1e-3 * self.tol_mean * sd_now, np.full(d, 1e-3 * self.tol_log_sd),
+                                     [1e-9 * (1.0 + abs(float(el[-1, 0])))]])
+        return float(np.max(window_rhat(np.hstack([summaries, el]), negligible=negligible)))
 
     def mcse_ok(self, level: LevelSummary) -> bool:
         return bool(np.all(level.mcse_mean <= self.mcse_fraction * self.tol_mean)
