@@ -5,7 +5,8 @@ Never imports ``physml.models``: models depend on inference, not the other way r
 The spine (this folder): ``fit`` (the driver), ``registry`` (methods and free-energy estimators
 register themselves), ``records`` (the result DataTree: ``FreeEnergy`` rows, diagnostics),
 ``convergence`` (R-hat / ESS tables), ``priors`` (is the evidence defined?), ``model_density``
-(a PyMC model's log density compiled once), ``pymc_compat``, and the math shared by algorithms and
+(a PyMC model's log density compiled once), ``pymc_compat``, ``draw_checks`` (pm.sample-grade warnings,
+``FitWarning``, refusals before sampling), ``log_likelihood`` (the pointwise ArviZ group, in chunks), and the math shared by algorithms and
 models: ``special`` (ln 2cosh, ln|2sinh|) and ``enumeration`` (all 2^N states, in blocks).  The
 algorithms, by role:
 
@@ -23,6 +24,7 @@ from .records import FreeEnergy, add_free_energy, free_energies, set_diagnostics
 from .registry import METHODS, FREE_ENERGY_ESTIMATORS, Method, FreeEnergyEstimator, register_method, register_free_energy
 from .fit import fit, fit_info
 from .convergence import posterior_table, mcmc_diagnostics
+from .draw_checks import FitWarning
 
 # Registration side effects: each subpackage imports its modules, which add their methods / estimators.
 from . import mcmc, vi, evidence, spins, rbm  # noqa: F401,E402

@@ -15,7 +15,8 @@ def discrete_free_variables(model) -> list[str]:
 def continuous_only(model) -> str | None:
     names = discrete_free_variables(model)
     if names:
-        return (f"Discrete variables are not supported by VI or by gradient-based samplers (found {names}); "
+        return (f"Discrete variables are not supported by VI, NUTS or SMC, which need continuous free variables "
+                f"(found {names}); "
                 "use 'metropolis', or a physics sampler such as 'checkerboard' for spin models")
     return None
 

@@ -22,6 +22,7 @@ import signal
 import sys
 import threading
 import time
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -326,12 +327,18 @@ def _exit_status(err: BaseException, out: str | None) -> int:
     raise err
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"warning ({category.__name__}): {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; ``argv`` None means "this process is the program" (sys.argv)."""
     args = _parser().parse_args(argv)
     _GUARD.program = argv is None
     # physml prints its own one-line progress; PyMC's per-fit chatter would drown it.
     logging.getLogger("pymc").setLevel(logging.ERROR)
+    # a warning (unconverged VI, divergent draws, ...) is one line; the report lists it again under Warnings
+    warnings.formatwarning = _one_line_warning
     try:
         with _GUARD:
             try:

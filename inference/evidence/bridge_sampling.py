@@ -38,7 +38,7 @@ from ..priors import require_proper_prior
 from ..records import FreeEnergy
 from ..registry import FreeEnergyEstimator, register_free_energy
 
-__all__ = ["bridge_sampling", "bridge_from_log_ratios", "estimate_bridge"]
+__all__ = ["bridge_sampling", "bridge_from_log_ratios", "estimate_bridge", "fit_problems"]
 
 
 def _log_mvn(x, mean, chol):
@@ -82,11 +82,12 @@ def bridge_from_log_ratios(l1, l2, *, n1_eff=None, max_iter: int = 1000, tol: fl
 
 
 def bridge_sampling(model, posterior, *, seed: int = 0, max_iter: int = 1000, tol: float = 1e-10,
-                    return_details: bool = False):
+                    return_details: bool = False, inherited: tuple[str, ...] = ()):
     """−ln p(data) by bridge sampling from posterior draws; returns a :class:`FreeEnergy`.
 
     ``posterior``: the ``posterior`` group (Dataset/DataTree, dims chain, draw) or a whole
-    result DataTree.  Needs at least 8 draws per chain.
+    result DataTree.  Needs at least 8 draws per chain.  ``inherited``: problems of the fit that
+    produced the draws (:func:`fit_problems`), which make the record ``unreliable:`` too.
     """
     from arviz_stats import ess
 
@@ -142,7 +143,7 @@ def bridge_sampling(model, posterior, *, seed: int = 0, max_iter: int = 1000, to
     note = (f"bridge sampling (Meng-Wong iterative, {n_it} iterations), MVN proposal fitted on first "
             f"halves of {n_chain} chains; N1={n1} (ESS {n1_eff:.0f}), N2={n2}; "
             f"se from relative MSE (Fruhwirth-Schnatter 2004), ESS(f2)={ess_f2:.0f}")
-    problems = _draw_problems(it, ess_par, ess_f2)
+    problems = list(inherited) + _draw_problems(it, ess_par, ess_f2)
     if problems:
         note = "unreliable: " + "; ".join(problems) + " (the se assumes equilibrated draws); " + note
     rec = FreeEnergy(value=-float(log_z), se=se, kind="estimate", estimator="bridge",
@@ -177,11 +178,30 @@ def _draw_problems(draws, ess_par, ess_f2) -> list[str]:
     return out
 
 
+def fit_problems(result) -> list[str]:
+    """What the fit that made the draws recorded against them: divergent transitions (the draws miss
+    the region where the sampler diverged, so q/g is never evaluated there) and R-hat > ``MAX_RHAT``
+    over all the draws (the estimator's own check sees only the second halves)."""
+    from ..records import diagnostics
+
+    out = []
+    stats = result["sample_stats"] if "sample_stats" in result.children else None
+    if stats is not None and "diverging" in stats.data_vars:
+        n_div = int(stats["diverging"].values.sum())
+        if n_div:
+            out.append(f"the fit had {n_div} divergent transitions (its draws miss part of the posterior)")
+    rhat = float(diagnostics(result).get("max_rhat", float("nan")))
+    if np.isfinite(rhat) and rhat > MAX_RHAT:
+        out.append(f"the fit's max R-hat {rhat:.3f} > {MAX_RHAT}")
+    return out
+
+
 def estimate_bridge(model, result, *, seed: int = 0, **options) -> FreeEnergy:
-    """Registry entry: needs ``result['posterior']`` (MCMC or SMC draws)."""
+    """Registry entry: needs ``result['posterior']`` (MCMC or SMC draws); inherits the fit's problems."""
     if result is None or "posterior" not in result.children:
         raise ValueError("bridge sampling needs a result with a 'posterior' group of draws")
-    return bridge_sampling(model, result["posterior"], seed=seed, **options)
+    return bridge_sampling(model, result["posterior"], seed=seed, inherited=tuple(fit_problems(result)),
+                           **options)
 
 
 register_free_energy(FreeEnergyEstimator(

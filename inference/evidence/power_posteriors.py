@@ -195,8 +195,9 @@ def power_posterior_ti(model, *, n_rungs: int = 20, power: float = 5.0, ladder=N
     Self-check: the record's note starts with ``"unreliable: ..."`` when the rules in ``t`` and
     in ``ln t`` on the same rungs disagree by more than 4 se (the ladder does not resolve the
     integrand, so neither the value nor the discretisation error estimate can be trusted), when
-    the discretisation error dominates the budget and exceeds 0.5 nat, or when the se exceeds
-    1 nat.  With ``return_details=True`` returns ``(record, details)``.
+    the discretisation error dominates the budget and exceeds 0.5 nat, when the se exceeds
+    1 nat, or when NUTS diverged on any rung (the rung's draws miss part of the power posterior).
+    With ``return_details=True`` returns ``(record, details)``.
     """
     require_proper_prior(model, "thermodynamic integration")
     for name, val, low in (("draws", draws, 4), ("tune", tune, 0), ("chains", chains, 1)):
@@ -220,8 +221,12 @@ def power_posterior_ti(model, *, n_rungs: int = 20, power: float = 5.0, ladder=N
     if rungs.divergences:
         note += f"; {rungs.divergences} divergences"
     problems = _ti_problems(log_z, se, mc_se, disc, rule_gap)
+    hints = ["use more rungs/draws"] if problems else []
+    if rungs.divergences:  # a rung's draws miss part of p_t: its E_t and V_t (and their MCSE) are biased
+        problems.insert(0, f"NUTS diverged {rungs.divergences} times on the rungs")
+        hints.insert(0, "reparameterise, or raise target_accept, e.g. target_accept=0.99")
     if problems:
-        note = "unreliable: " + "; ".join(problems) + " (use more rungs/draws); " + note
+        note = "unreliable: " + "; ".join(problems) + f" ({'; '.join(hints)}); " + note
     rec = FreeEnergy(value=-log_z, se=se, kind="estimate", estimator="ti", wall_time_s=time.perf_counter() - t0,
                      note=note)
     if not return_details:

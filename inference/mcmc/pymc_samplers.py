@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pymc as pm
 
 from ..convergence import mcmc_diagnostics
@@ -36,7 +37,8 @@ def run_metropolis(model, *, draws, tune, chains, seed, progress, **options):
         result = pm.sample(draws=draws, tune=tune, chains=chains, random_seed=seed, progressbar=progress,
                            step=pm.Metropolis(), compute_convergence_checks=False, **options)
     result.attrs["physml_backend"] = "pymc"
-    set_diagnostics(result, mcmc_diagnostics(result))
+    with np.errstate(invalid="ignore", divide="ignore"):  # a discrete variable stuck at one value: R-hat nan
+        set_diagnostics(result, mcmc_diagnostics(result))
     return result
 
 
