@@ -8,6 +8,10 @@ ANALYSES = {
     "ising": ("ising", "Ising model: exact Kaufman/Onsager, checkerboard & cluster samplers, mean field, Bethe, TI and AIS"),
     "denoise": ("denoise", "Ising-prior image denoising: Gibbs/Metropolis, mean field (CAVI), Hubbard–Stratonovich + NUTS / ADVI, exact 4×4 and TI/AIS evidence"),
     "rbm": ("rbm", "Restricted Boltzmann machine: exact vs AIS ln Z, exact-gradient/CD/PCD learning, Bayesian RBM by NUTS and ADVI"),
+    "double_descent": ("double_descent", "Double descent: min-norm least squares' peak at γ = p/n = 1 vs HMRT theory; the evidence-tuned Bayesian posterior mean removes it"),
+    "spin_glass": ("spin_glass", "Sherrington–Kirkpatrick spin glass: enumeration vs parallel tempering, P(q), annealed and replica-symmetric limits"),
+    "diffusion": ("diffusion", "Diffusion models (VP-SDE) on Gaussian mixtures: closed-form p_t vs Fokker–Planck vs particles, reverse SDE / probability flow with the exact score, exact likelihood"),
+    "criticality": ("criticality", "2D Ising criticality: Binder crossings, multi-histogram reweighting, χ/C peaks, Bayesian finite-size scaling (NUTS vs ADVI) vs exact K_c, ν, γ/ν, β/ν"),
 }
 
 

@@ -8,6 +8,9 @@
                        sampler, quadrature rules with their error estimates; ``power_posteriors`` TI over
                        power posteriors of a PyMC model (the ``ti`` estimator)
 * ``bridge_sampling``, ``importance_sampling``  bridge sampling from posterior draws, PSIS from a VI fit
+* ``multi_histogram``  Ferrenberg–Swendsen reweighting of several runs along a parameter: self-consistent
+                       ln Z_k, reweighted means between them, block-jackknife errors (not a fit() estimator:
+                       it combines many runs)
 * ``adaptive``         ``fe_tol``: grow an estimator's budget until its error is below a tolerance
 
 Each estimator registers itself in ``FREE_ENERGY_ESTIMATORS``."""
