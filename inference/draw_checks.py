@@ -29,6 +29,8 @@ MIN_ESS_PER_CHAIN = 100
 #: or SMC's tempered populations): with a discrete free variable they can only fail
 CONTINUOUS_ESTIMATORS = frozenset({"bridge", "ti", "ais", "bdmc", "psis_is", "smc"})
 HINT = "reparameterise (e.g. non-centred), raise target_accept (e.g. fit(..., target_accept=0.95)) or draw more"
+#: without divergences (or for samplers without a step size) the remedy is longer chains
+MIXING_HINT = "run longer chains (more draws and tune) or reparameterise"
 
 
 class FitWarning(UserWarning):
@@ -56,7 +58,8 @@ def warn_about_draws(method: str, diag: dict) -> list[str]:
     """One :class:`FitWarning` (one line) naming every problem of the draws, with the hint."""
     problems = draw_problems(diag)
     if problems:
-        warnings.warn(f"{method}: {'; '.join(problems)} — the draws may be biased; {HINT}.", FitWarning,
+        hint = HINT if int(diag.get("divergences", 0) or 0) else MIXING_HINT
+        warnings.warn(f"{method}: {'; '.join(problems)} — the draws may be biased; {hint}.", FitWarning,
                       stacklevel=4)  # the caller of fit()
     return problems
 
