@@ -1,4 +1,8 @@
-"""Figures shared by every model's report (ArviZ plots where ArviZ has them)."""
+"""Figures shared by every model's report (ArviZ plots where ArviZ has them).
+
+Public: :func:`forest` (posteriors of several fits, VI's single chain included, side by side), :func:`densities`,
+:func:`elbo_traces` (smoothed −ELBO with the raw trace faint), :func:`free_energy_bars`, :func:`running_mean`.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import xarray as xr  # noqa: E402
 import arviz_plots as azp  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
@@ -47,7 +52,16 @@ def _same_shape(trees: dict, var_names: list[str]) -> dict:
 
 
 def forest(trees: dict, var_names: list[str], path: Path) -> Path:
-    """Forest plot of every method beside the reference (ArviZ ``plot_forest``)."""
+    """Forest plot comparing posteriors across fits: one row per variable, one colour per fit, with a legend.
+
+    The way to put fits with different numbers of chains and draws side by side — NUTS (4 chains), SMC,
+    and 1-chain VI fits (``advi``, ``fullrank_advi``), which ``arviz_plots.plot_forest`` on its own drops or
+    blanks: every fit's chains are pooled and evenly thinned to the same number of draws first.
+
+    ``trees``: {label: DataTree with a ``posterior`` group} (e.g. ``{"nuts": fit(m, "nuts"), "advi": fit(m,
+    "advi")}``); ``var_names``: posterior variables to show (missing ones are skipped per fit); ``path``: the
+    PNG to write (atomically).  Returns ``path``.
+    """
     pc = azp.plot_forest(_same_shape(trees, var_names), var_names=var_names, combined=True, backend="matplotlib")
     fig = _figure_of(pc)
     _legend(fig, list(trees))
@@ -63,12 +77,26 @@ def densities(trees: dict, var_names: list[str], path: Path) -> Path:
     return save_figure_atomic(fig, path)
 
 
+SMOOTHING_WINDOW = 0.05  # running-mean window of the smoothed −ELBO curve, as a fraction of the steps
+
+
+def running_mean(trace: np.ndarray, window: int) -> np.ndarray:
+    """Centred running mean of ``trace`` over ``window`` steps (shorter at both ends); NaN steps are skipped."""
+    trace = np.asarray(trace, dtype=float)
+    return pd.Series(trace).rolling(max(int(window), 1), min_periods=1, center=True).mean().to_numpy()
+
+
 def elbo_traces(histories: dict[str, np.ndarray], exact: float | None, path: Path) -> Path:
-    """−ELBO per optimisation step for each VI fit, with the exact free energy as a line."""
+    """−ELBO during optimisation for each VI fit: the running mean over ``SMOOTHING_WINDOW`` of the steps (at
+    least 20) as a solid line, the raw per-step Monte Carlo estimates faint behind it, and the exact free
+    energy as a dashed line (the smoothed curve approaches it from above; the gap is KL(q‖p))."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for i, (name, hist) in enumerate(histories.items()):
         hist = np.asarray(hist, dtype=float)
-        ax.plot(np.arange(1, hist.size + 1), hist, color=f"C{i}", lw=0.6, alpha=0.8, label=f"{name} −ELBO")
+        steps = np.arange(1, hist.size + 1)
+        ax.plot(steps, hist, color=f"C{i}", lw=0.4, alpha=0.2)
+        smooth = running_mean(hist, max(20, int(SMOOTHING_WINDOW * hist.size)))
+        ax.plot(steps, smooth, color=f"C{i}", lw=1.8, label=f"{name} −ELBO (running mean; raw per step faint)")
     if exact is not None:
         ax.axhline(exact, color="k", ls="--", lw=1.2, label="exact free energy −ln p(y)")
         lo = exact - 5
@@ -78,7 +106,7 @@ def elbo_traces(histories: dict[str, np.ndarray], exact: float | None, path: Pat
     ax.set_xlabel("optimisation step")
     ax.set_ylabel("nats")
     ax.set_title("−ELBO during optimisation (an upper bound on −ln Z)")
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=8)
     return save_figure_atomic(fig, path)
 
 

@@ -8,6 +8,9 @@ Models
     Targets: the closed-form optimum of the mean-field ADVI family
     (models/regression_meanfield.advi_meanfield_optimum) and the exact posterior sds
     (beta: Student-t; log sigma^2: sqrt(trigamma(a_n))).
+  * ``eight_schools``: the non-centred eight schools (hierarchical; tests/inference/vi/eight_schools_reference.py).
+    Targets for both families: the exact posterior means and sds by quadrature (no closed-form family optimum;
+    ln tau's Gaussian optimum lies near 0.63 of its exact sd, the other sds within 5 %), and F = 31.311 nats.
 
 Timing, the same for both sides: per model × family one cold call (seed 0, the first of its kind in
 this process: graph building and compilation included; physml compiles once per model, so its
@@ -23,7 +26,9 @@ evaluation draws); ``pm.fit`` evaluates value and gradient once per step (``obj_
 For each row: converged flag, steps, evaluations, warm seconds, the worst |sd/target - 1| and
 |mean error| in target sds, the same for ``pm.fit``, and the time ratio physml / pm.fit.
 
-Run ``python benchmarks/vi_convergence.py [--quick]`` (quick: sblrc mean-field only, one seed, pm.fit n = 3000).
+Run ``python benchmarks/vi_convergence.py [--quick] [--models sblrc,conjugate,eight_schools] [--no-pm-fit]``
+(quick: sblrc mean-field only, one seed, pm.fit n = 3000; ``--no-pm-fit`` skips PyMC, whose full-rank fit takes
+minutes on eight schools).
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "inference" / "vi"))
 from timing import load_note, quiet_pymc, ratio, timed  # noqa: E402
 
 
@@ -62,6 +68,12 @@ def _targets(names):
                                 mean_sd=np.r_[sd_ls2, sd_beta],
                                 sd={"meanfield": np.r_[o["sd_log_sigma2"], o["sd_beta"]],
                                     "fullrank": np.r_[sd_ls2, sd_beta]})
+    if "eight_schools" in names:
+        from eight_schools_reference import eight_schools_noncentered, exact_posterior
+
+        f_exact, mean, sd = exact_posterior()
+        out["eight_schools"] = dict(model=eight_schools_noncentered(), mean=mean, mean_sd=sd,
+                                    sd={"meanfield": sd, "fullrank": sd}, free_energy=f_exact)
     return out
 
 
@@ -122,11 +134,13 @@ def _physml_fit(model, family, seed):
 
 
 def _run_model(name, t, family, seeds, pm_n):
-    """Cold call (seed 0) and one warm call per seed for physml and pm.fit (``pm_n`` steps)."""
+    """Cold call (seed 0) and one warm call per seed for physml and pm.fit (``pm_n`` steps; 0: no pm.fit)."""
     from physml.inference import diagnostics
 
+    nan = np.full(len(t["mean"]), np.nan)
+    pm_fit = (lambda seed: _pm_fit(t["model"], family, seed, pm_n)) if pm_n else (lambda seed: (nan, nan, 0, np.nan))
     cold = {"model": name, "family": family, "physml": _physml_fit(t["model"], family, 0)[1]}
-    cold["pm_fit"] = _pm_fit(t["model"], family, 0, pm_n)[3]
+    cold["pm_fit"] = pm_fit(0)[3]
     rows = []
     for seed in seeds:
         dt, wall, count = _physml_fit(t["model"], family, seed)
@@ -135,8 +149,9 @@ def _run_model(name, t, family, seeds, pm_n):
         sd_ratio = vp["sd"].values / t["sd"][family]
         merr = np.abs(vp["mean"].values - t["mean"]) / t["mean_sd"]
         row = dict(model=name, family=family, seed=seed, converged=dg["converged"], steps=dg["n_steps"],
-                   evals=f"{count.with_grad} / {count.value_only}", secs=wall, sd_ratio=sd_ratio, mean_err=merr)
-        pm_mean, pm_std, pm_steps, pm_wall = _pm_fit(t["model"], family, seed, pm_n)
+                   evals=f"{count.with_grad} / {count.value_only}", secs=wall, sd_ratio=sd_ratio, mean_err=merr,
+                   neg_elbo=dg["neg_elbo"] - t.get("free_energy", np.nan))
+        pm_mean, pm_std, pm_steps, pm_wall = pm_fit(seed)
         row.update(pm_ratio=pm_std / t["sd"][family], pm_mean_err=np.abs(pm_mean - t["mean"]) / t["mean_sd"],
                    pm_secs=pm_wall, pm_steps=pm_steps)
         rows.append(row)
@@ -148,28 +163,32 @@ def _run_model(name, t, family, seeds, pm_n):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="sblrc mean-field only, one seed, pm.fit n = 3000")
+    ap.add_argument("--models", default=None, help="comma-separated subset of sblrc,conjugate,eight_schools")
+    ap.add_argument("--no-pm-fit", action="store_true", help="physml only (no pm.fit columns)")
     args = ap.parse_args(argv)
     quiet_pymc()
     seeds = [0] if args.quick else [0, 1, 2]
     families = ("meanfield",) if args.quick else ("meanfield", "fullrank")
-    pm_n = 3000 if args.quick else PM_FIT_N
+    pm_n = 0 if args.no_pm_fit else 3000 if args.quick else PM_FIT_N
+    models = tuple(args.models.split(",")) if args.models else ("sblrc",) if args.quick else ("sblrc", "conjugate")
     print(load_note(), flush=True)
     colds, rows = [], []
-    for name, t in _targets(("sblrc",) if args.quick else ("sblrc", "conjugate")).items():
+    for name, t in _targets(models).items():
         for family in families:
             cold, r = _run_model(name, t, family, seeds, pm_n)
             colds.append(cold)
             rows.extend(r)
 
     print("\n| model | family | seed | converged | steps | density evals (grad / value) | warm s "
-          "| max abs(sd/target-1) | max mean err (sd) | pm.fit steps = grad evals | pm.fit warm s "
+          "| max abs(sd/target-1) | max mean err (sd) | −ELBO − F | pm.fit steps = grad evals | pm.fit warm s "
           "| pm.fit max abs(sd/target-1) | pm.fit max mean err | warm time ratio physml/pm.fit |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         pm_cols = (f"{r['pm_steps']} | {r['pm_secs']:.2f} | {np.max(np.abs(r['pm_ratio'] - 1)):.3f} | "
                    f"{np.max(r['pm_mean_err']):.2f} | {ratio(r['secs'], r['pm_secs'])}")
         print(f"| {r['model']} | {r['family']} | {r['seed']} | {r['converged']} | {r['steps']} | {r['evals']} | "
-              f"{r['secs']:.2f} | {np.max(np.abs(r['sd_ratio'] - 1)):.3f} | {np.max(r['mean_err']):.3f} | {pm_cols} |")
+              f"{r['secs']:.2f} | {np.max(np.abs(r['sd_ratio'] - 1)):.3f} | {np.max(r['mean_err']):.3f} | "
+              f"{r['neg_elbo']:.3f} | {pm_cols} |")
     print("\n| model | family | physml cold s | pm.fit cold s | cold time ratio physml/pm.fit |")
     print("|---|---|---|---|---|")
     for c in colds:

@@ -33,14 +33,18 @@ The driver
        gradient of the Laplace quadratic, whose expectation under a Gaussian q is known
        in closed form (unbiased for any fixed curvature; noise-free for Gaussian
        targets; the mean-field mean-gradient noise on correlated posteriors drops by
-       orders of magnitude).  Analytic entropy gradient.  ``n_mc`` (32) draws per step:
+       orders of magnitude).  After ``min_window`` steps of every level the control variate is
+       re-fitted under the current *q* (regression of the gradient on the draws, kept only if
+       it lowers the held-out gradient variance; :mod:`.control_variate`): on hierarchical
+       models the Laplace curvature, taken at a joint mode far from *q*'s mass, adds noise
+       (non-centred eight schools: per-step −ELBO sd 4.9 → 0.5 nats).  Analytic entropy gradient.  ``n_mc`` (32) draws per step:
        for small models the per-step Python overhead dominates, so more draws per step
        are nearly free and shorten the run (measured: 64→32→10 draws ≈ 0.8/0.9/2.2 s on
        ``sblrc``); lower it for expensive likelihoods.
     4. **Adam with a step-size schedule** (Welandawe et al. 2022): constant rate until
        the iterates are stationary, then the rate is halved.
     5. **Stopping rule** (:mod:`.convergence`; Dhaka et al. 2020):
-       split-:math:`\hat R` of the iterates over a window detects stationarity;
+       a drift test of the iterates over a window detects stationarity;
        Polyak–Ruppert averages over the window with ArviZ MCSEs; stop when successive
        averages agree to ``tol_mean`` marginal sds and ``tol_log_sd`` in log-sd and the
        MCSE is small.  Otherwise, at ``max_steps``: ``converged=False`` and a loud
@@ -59,7 +63,7 @@ deterministics, same names/dims as a NUTS fit), ``sample_stats`` (``lp`` and
 ``free_energy``.  Same seed → same numbers.
 
 Modules: :mod:`.laplace` (step 1), :mod:`.families` (steps 2–3: the Gaussian families, ELBO, entropy),
-:mod:`.optimiser` (Adam), :mod:`.convergence` (the stopping rule), :mod:`.driver` (the loop of steps 4–5);
+:mod:`.control_variate`, :mod:`.optimiser` (Adam), :mod:`.convergence` (the stopping rule), :mod:`.driver` (the loop of steps 4–5);
 this module holds :func:`fit_vi` (options, step 6, the result tree) and registers the methods.
 """
 
@@ -107,7 +111,7 @@ def compiled_logp(model: pm.Model) -> ModelDensity:
     return model_density(model, for_evidence=False)
 
 
-DEFAULTS = dict(n_mc=32, lr=0.1, max_steps=20000, tol_mean=0.05, tol_log_sd=0.02, rhat_tol=1.1,
+DEFAULTS = dict(n_mc=32, lr=0.1, max_steps=20000, tol_mean=0.05, tol_log_sd=0.02, drift_p=0.01,
                 rho=0.5, check_every=50, min_window=100, max_window=4000, n_eval=4000, init="laplace")
 
 
@@ -131,7 +135,7 @@ def _checked_options(model: pm.Model, family: str, draws: int, options: dict) ->
         raise ValueError(f"lr must be > 0, got {opt['lr']}")
     if opt["init"] not in ("laplace", "initial_point"):
         raise ValueError(f"init must be 'laplace' or 'initial_point', got {opt['init']!r}")
-    rule = StoppingRule(tol_mean=opt["tol_mean"], tol_log_sd=opt["tol_log_sd"], rhat_tol=opt["rhat_tol"],
+    rule = StoppingRule(tol_mean=opt["tol_mean"], tol_log_sd=opt["tol_log_sd"], drift_p=opt["drift_p"],
                         rho=opt["rho"], check_every=int(opt["check_every"]), min_window=int(opt["min_window"]),
                         max_window=int(opt["max_window"]))
     return opt, rule
@@ -143,7 +147,7 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
 
     Options (defaults in ``DEFAULTS``): ``n_mc`` draws per gradient step, ``lr`` initial
     Adam rate (standardised units), ``max_steps``, ``tol_mean``, ``tol_log_sd``,
-    ``rhat_tol``, ``rho``, ``check_every``, ``min_window``, ``max_window`` (stopping
+    ``drift_p``, ``rho``, ``check_every``, ``min_window``, ``max_window`` (stopping
     rule), ``n_eval`` draws for the final −ELBO / Pareto-k̂, ``init`` ("laplace" |
     "initial_point").
     """
@@ -157,7 +161,7 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
     start = gaussian_start(comp, opt["init"])                               # 1. initialisation
     fam = make_family(family, start)
     t_init = time.perf_counter() - t_start
-    state, history = optimise(fam, comp, rule, rng, lr=float(opt["lr"]), n_mc=int(opt["n_mc"]),
+    state, history, fam = optimise(fam, comp, rule, rng, lr=float(opt["lr"]), n_mc=int(opt["n_mc"]),
                               max_steps=int(opt["max_steps"]), progress=progress)   # 2.–5. optimisation
     final = final_params(state)
     t_opt = time.perf_counter() - t_start - t_init
@@ -218,8 +222,9 @@ def _fit_diagnostics(state: OptimiserState, ev: Evaluation, family: str, init_no
     return {
         "converged": bool(state.converged), "n_steps": int(state.step), "stop_reason": state.stop_reason,
         "pareto_k": ev.pareto_k, "family": family, "init": init_note, "n_levels": len(state.levels),
-        "final_learning_rate": float(state.lr), "n_skipped_steps": int(state.n_skipped),
-        "rhat_window": float(last.rhat) if last else float("nan"),
+        "final_learning_rate": float(state.lr), "final_n_mc": int(state.n_mc), "n_skipped_steps": int(state.n_skipped),
+        "drift_z_window": float(last.drift_z) if last else float("nan"),
+        "control_variates": " -> ".join(state.control_variates),
         "max_mcse_mean_sd_units": float(np.max(last.mcse_mean)) if last else float("nan"),
         "max_mcse_log_sd": float(np.max(last.mcse_log_sd)) if last else float("nan"),
         "neg_elbo": ev.neg_elbo, "neg_elbo_se": ev.neg_elbo_se,
@@ -289,7 +294,7 @@ def run_fullrank_advi(model, *, draws=1000, tune=0, chains=1, seed=None, progres
 
 
 register_method(Method(name="advi", run=run_advi, family="vi", supports=continuous_only, default_free_energy=("psis_is",),
-                       description="mean-field Gaussian ADVI, Laplace init, R-hat/MCSE stopping rule"))
+                       description="mean-field Gaussian ADVI, Laplace init, drift/MCSE stopping rule"))
 register_method(Method(name="fullrank_advi", run=run_fullrank_advi, family="vi", supports=continuous_only,
                        default_free_energy=("psis_is",),
-                       description="full-rank Gaussian ADVI, Laplace init, R-hat/MCSE stopping rule"))
+                       description="full-rank Gaussian ADVI, Laplace init, drift/MCSE stopping rule"))

@@ -2,17 +2,31 @@ r"""Stopping rule for stochastic-gradient variational inference.
 
 The rule follows Dhaka et al. (2020, "Robust, accurate stochastic optimization
 for variational inference") and Welandawe et al. (2022, "Robust, automated and
-accurate black-box variational inference"):
+accurate black-box variational inference"), with a drift test in place of their
+split-:math:`\hat R`:
 
 1. **Stationarity.**  At a fixed learning rate the iterates of stochastic
    optimisation do not converge; they reach a stationary distribution around
    the optimum.  Every ``check_every`` steps the last half of the iterates at
-   the current rate (the first half is burn-in) is split into four chunks that
-   are treated as four chains, and the split-:math:`\hat R`
-   (ArviZ) of every tracked summary (the marginal means and log-sds of *q* in
-   the unconstrained space, and the per-step −ELBO estimate) is computed.
-   The window is stationary when the largest :math:`\hat R` is below
-   ``rhat_tol`` (1.1).
+   the current rate (the first half is burn-in) is examined for a *drift*: each
+   tracked series (the marginal means and log-sds of *q* in the unconstrained
+   space, and the per-step −ELBO estimate) is cut into :math:`B = 20` batches,
+   and the least-squares line through the batch means :math:`\bar x_k`,
+   :math:`k = 1..B`, gives the change over the window and its standard error
+
+   .. math:: \Delta = B\,\hat\beta, \quad \hat\beta = \frac{\sum_k (k - \bar k)\bar x_k}{\sum_k (k - \bar k)^2},
+             \qquad \mathrm{se}(\Delta) = B \sqrt{\frac{\sum_k r_k^2/(B-2)}{\sum_k (k-\bar k)^2}}
+
+   (:math:`r_k` the residuals; batch means absorb the autocorrelation of the iterates).  The window is
+   stationary when no series drifts significantly *and* noticeably: for every series
+   :math:`|\Delta| \le \max(t^*\,\mathrm{se},\ \delta)`, with :math:`t^*` the Student-t
+   (:math:`B-2` dof) quantile at a family-wise false-alarm probability ``drift_p`` (0.01, Bonferroni over the
+   series) and :math:`\delta` a negligible change (``mcse_fraction`` × the tolerance of step 4: means
+   ``tol_mean`` sd, log-sds ``tol_log_sd``, the −ELBO ``tol_mean`` nats).  Unlike split-:math:`\hat R`
+   (whose threshold 1.1 lets a linear trend as large as the noise pass, yet rejects a stationary series
+   whose autocorrelation time exceeds 1/20 of the window), the test rejects a drift of a few se whatever
+   the noise level and accepts stationary noise whatever its size: a noisier ELBO (minibatches) only
+   widens the se.
 2. **Iterate averaging.**  Once stationary, the Polyak–Ruppert average of the
    variational parameters over the window is the estimate at that rate; the
    Monte Carlo standard error (MCSE) of the average is computed from the
@@ -37,32 +51,44 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.stats
 from arviz_stats.base import array_stats
 
-__all__ = ["StoppingRule", "LevelSummary", "window_rhat", "window_mcse"]
+__all__ = ["StoppingRule", "LevelSummary", "window_drift", "drift_critical", "drift_z", "window_mcse",
+           "N_BATCHES"]
 
 
-def window_rhat(trace: np.ndarray, n_chunks: int = 4, negligible=None) -> np.ndarray:
-    """Split-R̂ (classic, not rank-normalised: ~40x cheaper) of each column of ``trace`` (steps × series).
+N_BATCHES = 20  # batches of the drift test
 
-    The window is cut into ``n_chunks`` consecutive chunks used as chains.
-    A series that is constant over the window (zero variance, R̂ undefined), or
-    whose whole range over the window is below ``negligible`` (per series, absolute;
-    e.g. a noise-free gradient converging geometrically), counts as stationary (R̂ = 1).
+
+def window_drift(trace: np.ndarray, n_batches: int = N_BATCHES) -> tuple[np.ndarray, np.ndarray]:
+    """Change ``Δ`` over the window of each column of ``trace`` (steps × series) and its se (module docstring).
+
+    The window is cut into ``n_batches`` batches of equal length (the oldest steps left over are dropped);
+    the least-squares line through the batch means gives Δ = slope × ``n_batches``.
     """
     trace = np.asarray(trace, dtype=float)
-    n = (trace.shape[0] // n_chunks) * n_chunks
-    t = trace[-n:]
-    chunks = t.reshape(n_chunks, n // n_chunks, -1).transpose(2, 0, 1)  # series, chain, draw
-    spread = np.ptp(t, axis=0)
-    scale = np.maximum(np.abs(t).max(axis=0), 1e-300)
-    with np.errstate(all="ignore"):
-        r = np.asarray(array_stats.rhat(chunks, method="split"), dtype=float)
-    constant = spread <= 1e-12 * scale
-    if negligible is not None:
-        constant |= spread <= np.asarray(negligible, dtype=float)
-    r = np.where(constant, 1.0, r)
-    return np.where(np.isfinite(r), r, np.inf)
+    n = (trace.shape[0] // n_batches) * n_batches
+    means = trace[trace.shape[0] - n:].reshape(n_batches, n // n_batches, -1).mean(axis=1)
+    k = np.arange(n_batches) - 0.5 * (n_batches - 1)
+    sxx = float(k @ k)
+    slope = k @ means / sxx
+    resid = means - means.mean(axis=0) - np.outer(k, slope)
+    se_slope = np.sqrt(np.sum(resid ** 2, axis=0) / (n_batches - 2) / sxx)
+    return n_batches * slope, n_batches * se_slope
+
+
+def drift_critical(n_series: int, p: float, n_batches: int = N_BATCHES) -> float:
+    """Two-sided Student-t critical value for ``n_series`` drift tests at family-wise false-alarm ``p``."""
+    return float(scipy.stats.t.isf(p / (2 * max(int(n_series), 1)), n_batches - 2))
+
+
+def drift_z(trace: np.ndarray, negligible, critical: float, n_batches: int = N_BATCHES) -> np.ndarray:
+    """|Δ| / max(se, ``negligible`` / ``critical``) per column: below ``critical`` iff |Δ| ≤ max(critical se, δ)."""
+    delta, se = window_drift(trace, n_batches)
+    floor = np.maximum(np.asarray(negligible, dtype=float) / critical, 1e-300)
+    z = np.abs(delta) / np.maximum(se, floor)
+    return np.where(np.isfinite(z), z, np.inf)
 
 
 def window_mcse(trace: np.ndarray) -> np.ndarray:
@@ -79,10 +105,11 @@ class LevelSummary:
     """What one learning-rate level produced."""
 
     lr: float
+    n_mc: int                   # draws of q per gradient step
     start_step: int
     end_step: int
     stationary: bool
-    rhat: float
+    drift_z: float              # largest drift statistic of the window (stationary: below the critical value)
     window: int
     params: np.ndarray          # Polyak average of the raw variational parameters
     mean: np.ndarray            # marginal means of q (unconstrained space)
@@ -97,7 +124,7 @@ class StoppingRule:
 
     tol_mean: float = 0.05
     tol_log_sd: float = 0.02
-    rhat_tol: float = 1.1
+    drift_p: float = 0.01
     rho: float = 0.5
     check_every: int = 50
     min_window: int = 100
@@ -108,8 +135,8 @@ class StoppingRule:
         for name in ("tol_mean", "tol_log_sd", "mcse_fraction"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not self.rhat_tol > 1:
-            raise ValueError(f"rhat_tol must be > 1, got {self.rhat_tol}")
+        if not 0 < self.drift_p < 1:
+            raise ValueError(f"drift_p must be in (0, 1), got {self.drift_p}")
         if not 0 < self.rho < 1:
             raise ValueError(f"rho must be in (0, 1), got {self.rho}")
         for name in ("check_every", "min_window", "max_window"):
@@ -117,6 +144,9 @@ class StoppingRule:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_window < self.min_window:
             raise ValueError("max_window must be >= min_window")
+        if self.min_window < 2 * N_BATCHES:
+            raise ValueError(f"min_window must be >= {2 * N_BATCHES} (two steps per batch of the drift test), "
+                             f"got {self.min_window}")
 
     def window_length(self, n_level: int) -> int:
         """Length of the window examined after ``n_level`` steps at the current rate."""
@@ -128,22 +158,30 @@ class StoppingRule:
         """Steps after which a level ends even if its window is not stationary (4 × ``max_window``)."""
         return 4 * self.max_window
 
-    def max_rhat(self, summaries: np.ndarray, neg_elbo: np.ndarray) -> float:
-        """Largest split-R̂ over a window of marginal means and log-sds (``summaries``, steps × 2d) and −ELBOs.
+    def critical(self, n_series: int) -> float:
+        """The drift statistic's critical value for ``n_series`` series (``drift_p`` family-wise)."""
+        return drift_critical(n_series, self.drift_p)
 
-        A series whose range is below 10⁻³ of its tolerance (means: ``tol_mean`` × the current sd; log-sds:
-        ``tol_log_sd``; −ELBO: 10⁻⁹ relative) counts as stationary.
-        """
+    def max_drift_z(self, summaries: np.ndarray, neg_elbo: np.ndarray) -> tuple[float, float]:
+        """Largest drift statistic over a window of marginal means and log-sds (``summaries``, steps × 2d) and
+        −ELBOs, and its critical value; stationary when the first is below the second (module docstring)."""
         d = summaries.shape[1] // 2
-        el = neg_elbo[:, None]
         sd_now = np.exp(summaries[-1, d:])
-        negligible = np.concatenate([1e-3 * self.tol_mean * sd_now, np.full(d, 1e-3 * self.tol_log_sd),
-                                     [1e-9 * (1.0 + abs(float(el[-1, 0])))]])
-        return float(np.max(window_rhat(np.hstack([summaries, el]), negligible=negligible)))
+        negligible = self.mcse_fraction * np.concatenate([self.tol_mean * sd_now, np.full(d, self.tol_log_sd),
+                                                          [self.tol_mean]])
+        crit = self.critical(2 * d + 1)
+        z = drift_z(np.hstack([summaries, neg_elbo[:, None]]), negligible, crit)
+        return float(np.max(z)), crit
 
     def mcse_ok(self, level: LevelSummary) -> bool:
         return bool(np.all(level.mcse_mean <= self.mcse_fraction * self.tol_mean)
                     and np.all(level.mcse_log_sd <= self.mcse_fraction * self.tol_log_sd))
+
+    def window_needed(self, level: LevelSummary) -> float:
+        """Window that would bring the level's MCSE to its target (MCSE ∝ 1/√W): W × (MCSE / target)²."""
+        over = max(float(np.max(level.mcse_mean, initial=0)) / (self.mcse_fraction * self.tol_mean),
+                   float(np.max(level.mcse_log_sd, initial=0)) / (self.mcse_fraction * self.tol_log_sd))
+        return level.window * over ** 2
 
     def compare(self, prev: LevelSummary, cur: LevelSummary) -> tuple[float, float]:
         """Largest change of a marginal mean (in sd units) and of a marginal log-sd."""
@@ -165,5 +203,5 @@ class StoppingRule:
                   f"max |d mean| = {dmean:.3g} sd (tol {self.tol_mean}), "
                   f"max |d log sd| = {dlog:.3g} (tol {self.tol_log_sd}); "
                   f"max MCSE mean = {float(np.max(cur.mcse_mean, initial=0)):.2g} sd, "
-                  f"log sd = {float(np.max(cur.mcse_log_sd, initial=0)):.2g}; R-hat = {cur.rhat:.3f}")
+                  f"log sd = {float(np.max(cur.mcse_log_sd, initial=0)):.2g}; drift z = {cur.drift_z:.2f}")
         return bool(ok_delta and ok_mcse), reason

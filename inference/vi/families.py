@@ -9,7 +9,8 @@ a Gaussian :math:`q = N(\mu_\theta, AA^\top)` is fitted by maximising the eviden
 so :math:`-\mathrm{ELBO} = -\log p(\mathrm{data}) + \mathrm{KL}(q\,\|\,p)` is an upper bound on the free energy.
 The expectation is estimated by the reparametrisation :math:`\theta = \mu_\theta + A\varepsilon`,
 :math:`\varepsilon \sim N(0, I)`, in standardised coordinates around the Laplace start
-(:mod:`.laplace`: centre :math:`m_0`, factor :math:`L_0`, scales :math:`s_0`, curvature :math:`H`):
+(:mod:`.laplace`: centre :math:`m_0`, factor :math:`L_0`, scales :math:`s_0`; its curvature :math:`H` is the first
+control variate, :mod:`.control_variate`):
 
 * mean :math:`\mu_\theta = m_0 + L_0\mu_z` (both families);
 * :class:`MeanField`: :math:`A = \mathrm{diag}(s_0 e^{\omega})`, parameters :math:`(\mu_z, \omega)`;
@@ -23,11 +24,13 @@ The expectation is estimated by the reparametrisation :math:`\theta = \mu_\theta
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Protocol
 
 import numpy as np
 
+from .control_variate import ControlVariate
 from .laplace import GaussianStart
 
 __all__ = ["VariationalFamily", "Gaussian", "MeanField", "FullRank", "FAMILIES", "make_family"]
@@ -40,6 +43,7 @@ class VariationalFamily(Protocol):
 
     name: str
     d: int
+    cv: ControlVariate      # the control variate of the gradient estimator (re-fitted by the driver)
 
     def init(self) -> np.ndarray: ...
 
@@ -57,53 +61,54 @@ class VariationalFamily(Protocol):
 
     def chol(self, p: np.ndarray) -> np.ndarray: ...
 
+    def with_control_variate(self, cv: ControlVariate) -> VariationalFamily: ...
+
 
 class Gaussian:
-    r"""Gaussian q in standardised coordinates, with the Laplace control variate.
+    r"""Gaussian q in standardised coordinates, with a quadratic control variate (:mod:`.control_variate`).
 
     The mean is :math:`\mu_\theta = m_0 + L_0 \mu_z` for both families (``L_0`` the
     Laplace Cholesky factor; re-parameterising the *mean* keeps a mean-field q
     mean-field but makes the mean's optimisation well conditioned on correlated
     posteriors).  Gradients use the reparameterisation trick with the control variate
-    :math:`g_{\rm lin}(\theta) = g_0 - H(\theta - m_0)` (the gradient of the Laplace
-    quadratic, whose expectations under q are known in closed form), so
+    :math:`g_{\rm lin}(\theta) = b - H(\theta - c)` (first the gradient of the Laplace
+    quadratic: :math:`c = m_0`, :math:`b = g_0`; the driver re-fits it under q), whose expectations
+    under q are known in closed form, so
 
-    .. math:: \nabla_{\mu}\,E_q\log p = E[g - g_{\rm lin}] + g_0 - H(\mu_\theta - m_0),
+    .. math:: \nabla_{\mu}\,E_q\log p = E[g - g_{\rm lin}] + b - H(\mu_\theta - c),
               \qquad \nabla_A\,E_q\log p = E[(g - g_{\rm lin})\varepsilon^T] - H A,
 
-    unbiased for any fixed ``H`` and noise-free when the target is Gaussian.  The
-    entropy gradient is analytic.  ``H = 0`` (no usable Laplace curvature) gives the
-    plain ADVI estimator.  The per-step −ELBO uses the matching quadratic control
-    variate for :math:`E_q \log p`.
+    unbiased for any fixed control variate and noise-free when the target is Gaussian.  The
+    entropy gradient is analytic.  ``H = 0`` gives the plain ADVI estimator.  The per-step
+    −ELBO uses the matching quadratic control variate for :math:`E_q \log p`.
+    :meth:`with_control_variate` returns the same family (same parameterisation) with another one.
     """
 
-    def __init__(self, m0, L0, H, lp0, g0):
-        self.m0, self.L0, self.H = m0, L0, H
-        self.lp0, self.g0 = lp0, g0
+    def __init__(self, m0, L0, cv: ControlVariate):
+        self.m0, self.L0, self.cv = m0, L0, cv
         self.d = m0.size
         self.log_det_L0 = float(np.sum(np.log(np.diag(L0))))
+
+    def with_control_variate(self, cv: ControlVariate):
+        """A copy of this family using the control variate ``cv``."""
+        other = copy.copy(self)
+        other.cv = cv
+        return other
 
     def mean(self, p):
         return self.m0 + self.L0 @ p[:self.d]
 
-    def _lin(self, theta):
-        dx = theta - self.m0
-        return self.lp0 + dx @ self.g0 - 0.5 * np.sum(dx * (dx @ self.H), axis=1)
-
-    def _lin_expect(self, mu, A):
-        dm = mu - self.m0
-        return self.lp0 + dm @ self.g0 - 0.5 * (dm @ self.H @ dm + float(np.sum(A * (self.H @ A))))
-
     def expected_logp(self, p, theta, lp):
         """Control-variate estimate of E_q log p from draws ``theta`` with log densities ``lp``."""
         A = self.chol(p)
-        return float(np.mean(lp - self._lin(theta))) + self._lin_expect(self.mean(p), A)
+        return float(np.mean(lp - self.cv.log_density(theta))) + self.cv.expectation(
+            self.mean(p), float(np.sum(A * (self.cv.H @ A))))
 
     def _residual(self, theta, g):
-        return g - self.g0 + (theta - self.m0) @ self.H
+        return g - self.cv.gradient(theta)
 
     def _dmean(self, p, r):
-        return self.L0.T @ (r.mean(0) + self.g0 - self.H @ (self.mean(p) - self.m0))
+        return self.L0.T @ (r.mean(0) + self.cv.gradient(self.mean(p)[None, :])[0])
 
     def entropy(self, p):
         return self.log_det(p) + 0.5 * self.d * (1.0 + _LOG2PI)
@@ -117,10 +122,9 @@ class MeanField(Gaussian):
 
     name = "meanfield"
 
-    def __init__(self, m0, scale, L0, H, lp0, g0):
-        super().__init__(m0, L0, H, lp0, g0)
+    def __init__(self, m0, scale, L0, cv: ControlVariate):
+        super().__init__(m0, L0, cv)
         self.s0 = scale
-        self.Hdiag = np.diag(H).copy()
 
     def init(self):
         return np.zeros(2 * self.d)
@@ -134,7 +138,7 @@ class MeanField(Gaussian):
     def grad(self, p, eps, theta, g):
         sd = self.sd(p)
         r = self._residual(theta, g)
-        g_om = (r * eps).mean(0) * sd - self.Hdiag * sd * sd + 1.0
+        g_om = (r * eps).mean(0) * sd - np.diag(self.cv.H) * sd * sd + 1.0
         return np.concatenate([self._dmean(p, r), g_om])
 
     def log_det(self, p):
@@ -148,9 +152,8 @@ class MeanField(Gaussian):
 
     def expected_logp(self, p, theta, lp):
         sd = self.sd(p)
-        dm = self.mean(p) - self.m0
-        lin_e = self.lp0 + dm @ self.g0 - 0.5 * (dm @ self.H @ dm + float(np.sum(self.Hdiag * sd * sd)))
-        return float(np.mean(lp - self._lin(theta))) + lin_e
+        return float(np.mean(lp - self.cv.log_density(theta))) + self.cv.expectation(
+            self.mean(p), float(np.sum(np.diag(self.cv.H) * sd * sd)))
 
 
 class FullRank(Gaussian):
@@ -158,8 +161,8 @@ class FullRank(Gaussian):
 
     name = "fullrank"
 
-    def __init__(self, m0, L0, H, lp0, g0):
-        super().__init__(m0, L0, H, lp0, g0)
+    def __init__(self, m0, L0, cv: ControlVariate):
+        super().__init__(m0, L0, cv)
         self.tril = np.tril_indices(self.d)
         self.diag_pos = np.flatnonzero(self.tril[0] == self.tril[1])
 
@@ -183,7 +186,7 @@ class FullRank(Gaussian):
         Lz = self.Lz(p)
         A = self.L0 @ Lz
         r = self._residual(theta, g)
-        dA = r.T @ eps / len(eps) - self.H @ A
+        dA = r.T @ eps / len(eps) - self.cv.H @ A
         gL = self.L0.T @ dA
         gL[np.diag_indices(self.d)] += 1.0 / np.diag(Lz)
         gv = gL[self.tril]
@@ -203,6 +206,7 @@ FAMILIES = ("meanfield", "fullrank")
 
 def make_family(name: str, start: GaussianStart) -> VariationalFamily:
     """The ``name`` ("meanfield" | "fullrank") family around ``start``."""
+    cv = ControlVariate(start.m0, start.lp0, start.g0, start.H)
     if name == "meanfield":
-        return MeanField(start.m0, start.scale, start.L0, start.H, start.lp0, start.g0)
-    return FullRank(start.m0, start.L0, start.H, start.lp0, start.g0)
+        return MeanField(start.m0, start.scale, start.L0, cv)
+    return FullRank(start.m0, start.L0, cv)
