@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..inference.fit import fit
+from ..inference.executor import current_executor
 from ..inference.evidence.multi_histogram import jackknife_blocks, multi_histogram
 from ..inference.spins import finite_size as fs
 from ..models import finite_size_scaling as fss
@@ -83,11 +84,7 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     check_memory({"sizes × k_points × draws": len(sizes) * size["k_points"] * size["draws"] * 4,
                   "grid_points × draws × k_points": s["grid_points"] * size["draws"] * size["k_points"] * 3})
     out_dir, log, t_start = Path(out_dir), Progress("criticality", progress), time.perf_counter()
-    sims = {}
-    for L in sizes:
-        log(f"simulate L = {L}")
-        Ks = k_grid(L, s, size["k_points"])
-        sims[L] = (Ks, [fs.simulate(L, K, size["draws"], [seed, L, i]) for i, K in enumerate(Ks)])
+    sims = _simulate_grid(sizes, s, size, seed, log)
     log("observables, reweighting, crossings, peaks")
     table = _observable_table(sims, s["blocks"])
     crossings = _crossings(sims, s)
@@ -110,6 +107,23 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
                "fss_posterior": posterior, "exact": fss.EXACT}
     report = _report(summary, fits)
     return report.save(out_dir, summary, figures=figs, started=t_start)
+
+
+def _simulate_point(spec: tuple) -> dict:
+    """One Wolff run: ``spec = (L, K, draws, (seed, L, i))`` → its draws (a pure task of the sweep)."""
+    L, K, draws, seed = spec
+    return fs.simulate(L, K, draws, list(seed))
+
+
+def _simulate_grid(sizes: list[int], s: dict, size: dict, seed: int, log) -> dict:
+    """{L: (K grid, runs)}: every (L, K) point an independent task on the current executor (serial unless a
+    caller chose one with :func:`physml.inference.executor.use_executor`), results in grid order."""
+    grids = {L: k_grid(L, s, size["k_points"]) for L in sizes}
+    specs = [(L, float(K), size["draws"], (seed, L, i)) for L in sizes for i, K in enumerate(grids[L])]
+    executor = current_executor()
+    log(f"simulate {len(specs)} (L, K) points ({executor.description})")
+    runs = executor.map(_simulate_point, specs)
+    return {L: (grids[L], [r for spec, r in zip(specs, runs) if spec[0] == L]) for L in sizes}
 
 
 def _observable_table(sims: dict, blocks: int) -> list[dict]:

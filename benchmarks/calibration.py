@@ -27,21 +27,24 @@ value, se, exact, flagged, note, wall — with the summary rows and the settings
 (coverage per estimator × model with its band; z of every run).
 
 Run ``python benchmarks/calibration.py [--quick] [--repeats R] [--models a,b] [--estimators x,y]
-[--workers N] [--seed S] [--out DIR]``. Default R = 50 (about an hour on 2 free cores with ``--workers 2``);
-``--quick``: R = 3, quick budgets, no 16×16 Ising (a few minutes). Tasks run serially by default or in a
-pool of N processes (each builds and compiles its models once); the records are the same either way.
-Bad arguments: one line, exit 2. Ctrl-C: one line, exit 130, nothing written.
+[--workers N | --scheduler ADDR] [--store DIR] [--seed S] [--out DIR]``. Default R = 50 (about an hour on 2 free
+cores with ``--workers 2``); ``--quick``: R = 3, quick budgets, no 16×16 Ising (a few minutes). Tasks run
+serially by default, on a local Dask cluster of N worker processes (``--workers N``) or on an existing
+scheduler (``--scheduler`` or ``DASK_SCHEDULER_ADDRESS``), through :mod:`physml.inference.executor`; each
+worker builds and compiles its models once; the records are the same either way. Every finished task is
+kept in ``--store`` (default ``.OUT.tasks`` beside ``--out``), so a rerun after Ctrl-C or a kill resumes
+from the finished tasks; the store is deleted once the outputs are written. Bad arguments, a scheduler that
+does not answer within 5 s, or a store of another sweep: one line, exit 2. Ctrl-C: one line, exit 130, no
+outputs written.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
-import multiprocessing
 import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -49,13 +52,14 @@ from scipy import stats
 
 import calibration_tasks as ct
 from physml.analyses.common import raise_if_interrupted
+from physml.inference.executor import TaskStore, executor_from_options, run_sweep, use_executor
 from timing import load_note, quiet_pymc
 
 FIX_BELOW = 0.85
 BAND_LEVEL = 0.95
 K_SE = 2.0
 DEFAULT_REPEATS, QUICK_REPEATS = 50, 3
-INTERRUPTED_MESSAGE = "calibration: interrupted; nothing written"
+INTERRUPTED_MESSAGE = "calibration: interrupted; no results written"
 
 
 # ------------------------------------------------------------------ bands
@@ -194,7 +198,8 @@ def tables_markdown(rows: list[dict]) -> str:
 def report_markdown(rows, settings: dict) -> str:
     head = [f"# Free-energy estimator calibration ({'quick' if settings['quick'] else 'full'}, "
             f"R = {settings['repeats']} seeds from {settings['seed']})", "",
-            f"Total wall {settings['wall_s']:.0f} s with {settings['workers']} worker(s); {settings['load_before']} "
+            f"Total wall {settings['wall_s']:.0f} s on {settings['workers']} ({settings['resumed']} tasks read back "
+            f"from an interrupted run); {settings['load_before']} "
             f"before, {settings['load_after']} after.", "",
             "z = (F̂ − F_exact)/se. Bands: where a calibrated estimator lands 19 times in 20. "
             f"**FIX OR FLAG**: coverage among unflagged runs below {FIX_BELOW}. See the docstring of "
@@ -254,11 +259,6 @@ def write_outputs(out: Path, records, rows, settings) -> None:
 
 
 # ------------------------------------------------------------------ running
-def _worker_init() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and ends the workers
-    quiet_pymc()
-
-
 class Progress:
     """One stderr line per finished (model, estimator) group."""
 
@@ -285,31 +285,16 @@ class Progress:
               file=sys.stderr, flush=True)
 
 
-def run_tasks(tasks, workers: int) -> list[dict]:
-    """Every task's record, in task order (serially, or in a pool of ``workers`` processes)."""
+def run_tasks(tasks, store: TaskStore | None = None) -> list[dict]:
+    """Every task's record, in task order, on the current executor (serial unless one is set with
+    ``use_executor``); with ``store``, tasks finished by an interrupted run are read back, not re-run."""
     progress = Progress(tasks)
-    if workers == 1:
-        records = []
-        for t in tasks:
-            records.append(ct.run_task(t))
-            raise_if_interrupted()  # a sampler may have swallowed Ctrl-C and returned a short run
-            progress(records[-1])
-        return records
-    by_task = {}
-    ctx = multiprocessing.get_context("spawn")  # no fork of a process that holds numba / nutpie threads
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_worker_init)
-    try:
-        futures = {pool.submit(ct.run_task, t): t for t in tasks}
-        for fut in as_completed(futures):
-            by_task[futures[fut]] = fut.result()
-            progress(by_task[futures[fut]])
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        for child in multiprocessing.active_children():  # only this run's workers
-            child.terminate()
-        raise
-    pool.shutdown()
-    return [by_task[t] for t in tasks]
+
+    def finished(i: int, record: dict) -> None:
+        progress(record)
+        raise_if_interrupted()  # a sampler may have swallowed Ctrl-C and returned a short run
+
+    return run_sweep(ct.run_task, tasks, store=store, on_result=finished, description="calibration")
 
 
 # ------------------------------------------------------------------ command line
@@ -336,7 +321,11 @@ def parse_args(argv):
     p.add_argument("--models", default=None, help=f"comma-separated, from: {', '.join(ct.MODELS)}")
     p.add_argument("--estimators", default=None, help="comma-separated, from: " + ", ".join(
         dict.fromkeys(e for names in ct.FAMILY_ESTIMATORS.values() for e in names)))
-    p.add_argument("--workers", type=int, default=1, help="processes (default 1: serial)")
+    p.add_argument("--workers", type=int, default=None, help="a local Dask cluster of N worker processes "
+                   "(default: serial, or the scheduler in $DASK_SCHEDULER_ADDRESS)")
+    p.add_argument("--scheduler", default=None, help="an existing Dask scheduler, [tcp://]HOST:PORT")
+    p.add_argument("--store", type=Path, default=None, help="folder of finished tasks (default .OUT.tasks next "
+                   "to --out; an interrupted run resumes from it; deleted after a complete run)")
     p.add_argument("--seed", type=int, default=0, help="first seed (seeds S .. S+R-1)")
     p.add_argument("--out", type=Path, default=Path("results/calibration"))
     a = p.parse_args(argv)
@@ -344,12 +333,14 @@ def parse_args(argv):
     try:
         if a.repeats < 2:
             raise ValueError(f"--repeats must be >= 2 (an sd of z needs two runs), got {a.repeats}")
-        if a.workers < 1:
-            raise ValueError(f"--workers must be >= 1, got {a.workers}")
+        a.executor = executor_from_options(a.workers, a.scheduler)
         if a.seed < 0:
             raise ValueError(f"--seed must be >= 0, got {a.seed}")
         if a.out.exists() and not a.out.is_dir():
             raise ValueError(f"--out must be a folder, got the file {a.out}")
+        a.store = a.store or a.out.parent / f".{a.out.name}.tasks"
+        if a.store.exists() and not a.store.is_dir():
+            raise ValueError(f"--store must be a folder, got the file {a.store}")
         a.models = _names(a.models, tuple(ct.MODELS), "models") or (ct.QUICK_MODELS if a.quick else tuple(ct.MODELS))
         all_estimators = tuple(dict.fromkeys(e for names in ct.FAMILY_ESTIMATORS.values() for e in names))
         a.estimators = _names(a.estimators, all_estimators, "estimators")
@@ -373,19 +364,27 @@ def main(argv=None) -> int:
         return 2
     signal.signal(signal.SIGINT, _on_sigint)
     quiet_pymc()
-    settings = {"quick": a.quick, "repeats": a.repeats, "seed": a.seed, "workers": a.workers,
+    settings = {"quick": a.quick, "repeats": a.repeats, "seed": a.seed, "workers": a.executor.description,
                 "models": list(a.models), "estimators": list(a.estimators or []), "load_before": load_note(),
                 "budgets": {f"{fam}/{e}": ct.BUDGETS[(fam, e)][int(a.quick)] for fam, e in ct.BUDGETS}}
     t0 = time.perf_counter()
+    store = TaskStore(a.store)
+    settings["resumed"] = store.finished()
     try:
-        records = run_tasks(tasks, a.workers)
+        with a.executor as executor, use_executor(executor):
+            records = run_tasks(tasks, store)
         raise_if_interrupted()
     except KeyboardInterrupt:
-        print(INTERRUPTED_MESSAGE, file=sys.stderr)
+        print(f"{INTERRUPTED_MESSAGE}; {store.finished()} finished tasks kept in {a.store} (rerun to resume)",
+              file=sys.stderr)
         return 130
+    except ValueError as err:  # the scheduler did not answer, or the store belongs to another sweep
+        print(f"calibration: error: {err}", file=sys.stderr)
+        return 2
     settings.update(wall_s=time.perf_counter() - t0, load_after=load_note())
     rows = summarise(records)
     write_outputs(a.out, records, rows, settings)
+    store.remove()
     print(report_markdown(rows, settings))
     print(f"wrote {a.out}/calibration.md, records.json, calibration.png", file=sys.stderr)
     return 0

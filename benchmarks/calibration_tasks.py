@@ -7,7 +7,9 @@ A task is ``(model, estimator, seed, quick)``; :func:`run_task` turns it into on
 with :math:`F = -\ln Z` in nats (for a Bayesian model :math:`-\ln p(\mathrm{data})`), ``flagged`` when
 the record's note starts with ``unreliable:``, and ``wall`` the seconds of the whole run (its own NUTS /
 ADVI fit included; the model's construction is not, it is built once per process by :func:`problem`).
-The record depends on the task only: the same task gives the same numbers in any process.
+The record depends on the task only: the same task gives the same numbers in any process (a task is a frozen
+dataclass, picklable and hashable by :func:`physml.inference.executor.spec_key`, so any executor can run it and
+a :class:`~physml.inference.executor.TaskStore` can keep its record).
 
 Models and their exact free energies:
 
@@ -51,6 +53,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+
+from timing import quiet_pymc
 
 UPPER_BOUNDS = ("neg_elbo", "neg_elbo_mf")
 """Estimators whose records are upper bounds on F (reported as 'bound holds' and gap, not coverage)."""
@@ -281,7 +285,10 @@ QUICK_MODELS = tuple(m for m in MODELS if not m.startswith("ising16"))
 
 @functools.lru_cache(maxsize=None)
 def problem(model: str) -> Problem:
-    """The built model (compiled objects cached inside physml per model object): once per process."""
+    """The built model (compiled objects cached inside physml per model object): once per process. This cache
+    is what makes a Dask worker (a long-lived process running many tasks) build and compile each model once,
+    not once per task (see docs/SWEEPS.md)."""
+    quiet_pymc()  # in a worker process too
     return MODELS[model].build()
 
 
