@@ -8,6 +8,10 @@ Shared by every Bayesian model in physml (the analysis of a new PyMC model is it
 :func:`physml.inference.fit`, compares posteriors and free energies with the
 model's :class:`~physml.models.reference.Reference`, and writes ``METHOD.nc``,
 ``summary.json``, ``figures/*.png`` and ``report.md`` atomically.
+
+Without an exact free energy the free-energy table shows every estimate against the consensus of the
+unflagged ones (:mod:`.consensus`: inverse-variance weighted, its χ² consistency check and Birge-scaled
+se), and ``summary.json`` carries it as ``comparison.free_energy_consensus``.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ..models.reference import Reference
 from . import figures
 from .common import Progress, save_datatree_atomic
 from .compare import fit_record, free_energy_comparison, posterior_comparison
+from .consensus import consensus_free_energy, consensus_lines, consensus_table, consensus_warnings, versus_consensus
 from .report import FREE_ENERGY_NOTE, Report
 from .settings import check_methods
 
@@ -42,11 +47,13 @@ class MethodPlan:
 def run_and_report(*, model_name: str, title: str, intro: str, model, reference: Reference | None,
                    plans: list[MethodPlan], var_names: list[str], settings: dict, out_dir: Path,
                    seed: int, progress: bool, notes: list[str] | None = None,
-                   extra_section: Callable[[dict, Report], dict] | None = None) -> dict:
+                   extra_section: Callable[[dict, Report], dict] | None = None,
+                   extra_warnings: Callable[[dict], list[str]] | None = None) -> dict:
     """Fit every plan, compare with ``reference`` and write the report files into ``out_dir``.
 
     ``extra_section(fits, report) -> summary_dict`` adds a model-specific section to the report (before
     the diagnostics; e.g. the exact mean-field optimum of a conjugate model) and keys to ``summary.json``.
+    ``extra_warnings(fits) -> lines`` adds lines to the Warnings (e.g. about a reference run).
     """
     check_methods([p.method for p in plans], model)
     out_dir = Path(out_dir)
@@ -55,6 +62,11 @@ def run_and_report(*, model_name: str, title: str, intro: str, model, reference:
     exact = reference.free_energy if reference is not None else None
     comparison = posterior_comparison(fits, reference, var_names)
     fe_rows = free_energy_comparison(fits, exact)
+    consensus = consensus_free_energy(fe_rows) if exact is None else None
+    extra = list(extra_warnings(fits)) if extra_warnings is not None else []
+    if consensus is not None:
+        fe_rows = versus_consensus(fe_rows, consensus)
+        extra += consensus_warnings(fe_rows, consensus)
     say("drawing figures")
     figs = _figures(fits, reference, var_names, exact, fe_rows, out_dir / "figures")
     for method, dt in fits.items():
@@ -68,13 +80,18 @@ def run_and_report(*, model_name: str, title: str, intro: str, model, reference:
                       "posterior": ref_summary},
         "fits": {m: fit_record(dt, comparison.get(m)) for m, dt in fits.items()},
         "comparison": {"posterior": comparison, "free_energy": fe_rows},
-        "warnings": report.check(fits, exact_free_energy=exact),
+        "warnings": report.check(fits, exact_free_energy=exact, extra=extra),
     }
     source = reference.source if reference is not None else None
-    report.free_energy(fe_rows, exact, before=[
-        f"Exact: **{exact:.4f}** ({source})." if exact is not None else
-        "No closed-form evidence for this model: estimates are compared with each other."],
-        after=[FREE_ENERGY_NOTE, _figure_line("free energies", figs.get("free_energy"), out_dir)])
+    figure_line = _figure_line("free energies", figs.get("free_energy"), out_dir)
+    if consensus is None:
+        report.free_energy(fe_rows, exact, before=[f"Exact: **{exact:.4f}** ({source})."],
+                           after=[FREE_ENERGY_NOTE, figure_line])
+    else:
+        summary["comparison"]["free_energy_consensus"] = consensus.to_dict()
+        report.section("Free energy −ln p(y) (nats)", "No exact evidence for this model: every estimate is "
+                       "compared with the consensus of the others.", *consensus_lines(consensus),
+                       consensus_table(fe_rows), figure_line)
     report.posterior(comparison, ref_summary, fits, before=[f"Reference: {source}." if reference is not None else ""])
     if extra_section is not None:
         summary.update(extra_section(fits, report))

@@ -107,16 +107,19 @@ def check_methods(methods: list[str], model=None, *, allowed=None, reason=None) 
 
     ``allowed``: the names the analysis runs (default: every registered ``METHODS`` key);
     ``reason(name)``: why that method cannot fit, or None (default: the registered method's
-    ``supports(model)``).
+    ``supports(model)``).  An unknown name's message lists only the allowed methods that can fit
+    ``model`` (a regression is not offered the Ising samplers).
     """
     from ..inference import METHODS
 
     names = sorted(METHODS) if allowed is None else list(allowed)
     if reason is None:
-        reason = (lambda m: METHODS[m].supports(model)) if model is not None else (lambda m: None)
+        reason = ((lambda m: METHODS[m].supports(model) if m in METHODS else None) if model is not None
+                  else (lambda m: None))
     for m in methods:
         if m not in names:
-            raise ValueError(f"method must be one of {names}, got {m!r}")
+            fitting = [n for n in names if not reason(n)]
+            raise ValueError(f"method must be one of {fitting}, got {m!r}")
         why = reason(m)
         if why:
             raise ValueError(f"method {m!r} cannot fit this model: {why}")

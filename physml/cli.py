@@ -1,4 +1,8 @@
-"""physml command line: ``physml list`` and ``physml run MODEL|all``.
+"""physml command line: ``physml list [MODEL]``, ``physml run MODEL|all|FILE.py:FUNCTION``, ``--version``.
+
+``physml run FILE.py:FUNCTION`` runs :func:`physml.compare` on the ``pm.Model`` that FUNCTION returns
+(:mod:`physml.cli_user_model`); ``physml list MODEL`` prints a model's settings and methods
+(:mod:`physml.cli_list`); argument and ``--out`` checks live in :mod:`physml.cli_checks`.
 
 The contract:
 
@@ -25,9 +29,12 @@ import time
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable
+
+from physml.cli_checks import (SEED_MAX, check_data, check_out, missing_folders, parse_methods, parse_seed,
+                               parse_settings, remove_empty)
 
 INTERRUPTED_MESSAGE = "physml: interrupted; no partial results were kept"
-SEED_MAX = 2**32 - 1
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,10 +45,18 @@ class _Parser(argparse.ArgumentParser):
 
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="physml", description="Statistical physics <-> machine learning, made runnable.")
-    sub = p.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="list the models")
-    r = sub.add_parser("run", help="fit a model with several methods and write a comparison report")
-    r.add_argument("model", help="a model name from 'physml list', or 'all'")
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = p.add_subparsers(dest="command")
+    ls = sub.add_parser("list", help="list the models, or one model's settings and methods")
+    ls.add_argument("model", nargs="?", help="a model name: print its settings (defaults, allowed values) and methods")
+    _run_arguments(sub.add_parser("run", help="fit a model with several methods and write a comparison report"))
+    return p
+
+
+def _run_arguments(r: argparse.ArgumentParser) -> None:
+    """The options of ``physml run`` (one place to add more)."""
+    r.add_argument("model", help="a model name from 'physml list', 'all', or FILE.py:FUNCTION (a function "
+                   "returning your own pm.Model with observed data; default FUNCTION make_model)")
     r.add_argument("--methods", help="comma-separated methods (default: the model's own list)")
     r.add_argument("--quick", action="store_true", help="short chains (a smoke run)")
     r.add_argument("--out", default="results", help="output folder (default: results)")
@@ -51,7 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--data", help="data file (CSV with --target, .json, .npy ... as the model accepts)")
     r.add_argument("--target", help="response column of a CSV data file")
     r.add_argument("--quiet", action="store_true", help="no progress messages")
-    return p
+    r.add_argument("--workers", help="run the model's sweep on a local Dask cluster of N worker processes")
+    r.add_argument("--scheduler", help="run the model's sweep on this Dask scheduler, [tcp://]HOST:PORT "
+                   "(default: $DASK_SCHEDULER_ADDRESS, else serial)")
 
 
 class SigintGuard:
@@ -137,128 +154,52 @@ class SigintGuard:
 _GUARD = SigintGuard()
 
 
-def _parse_settings(items: list[str]) -> dict:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"--set needs KEY=VALUE, got {item!r}")
-        if key.strip() in out:
-            raise ValueError(f"--set {key.strip()} is given twice")
-        out[key.strip()] = value.strip()
-    return out
-
-
-def _parse_seed(text: str) -> int:
-    try:
-        seed = int(text)
-    except ValueError:
-        raise ValueError(f"--seed must be an integer in 0..{SEED_MAX}, got {text!r}") from None
-    if not 0 <= seed <= SEED_MAX:
-        raise ValueError(f"--seed must be an integer in 0..{SEED_MAX}, got {seed}")
-    return seed
-
-
-def _parse_methods(text: str | None) -> list[str] | None:
-    methods = [m.strip() for m in text.split(",") if m.strip()] if text else []
-    for m in methods:
-        if methods.count(m) > 1:
-            raise ValueError(f"--methods names {m!r} twice")
-    return methods or None
-
-
-def _check_data(path: str) -> None:
-    """The data file exists, is a regular file and can be read (its format is the model's to check)."""
-    p = Path(path)
-    if not p.exists():
-        raise ValueError(f"--data {path}: file not found")
-    if p.is_dir():
-        raise ValueError(f"--data {path} is a directory; give a data file")
-    if not p.is_file():
-        raise ValueError(f"--data {path} is not a regular file")
-    try:
-        with open(p, "rb") as f:
-            f.read(1)
-    except OSError as err:
-        raise ValueError(f"--data {path}: cannot read it: {err.strerror}") from None
-
-
-def _missing_folders(path: Path) -> list[Path]:
-    """The folders of ``path`` that do not exist yet, outermost first."""
-    missing = []
-    while not (path.exists() or path.is_symlink()) and path != path.parent:
-        missing.append(path)
-        path = path.parent
-    return missing[::-1]
-
-
-def _remove_empty(folders: list[Path]) -> None:
-    """Remove the folders a run made (innermost first) where they are still empty."""
-    for folder in reversed(folders):
-        try:
-            folder.rmdir()
-        except OSError:
-            return
-
-
-def _check_out(out_root: Path, names: list[str]) -> None:
-    """``--out`` can hold the results: a probe makes the folder and a scratch folder in it, then
-    removes what it made, so a rejected run leaves nothing behind."""
-    try:
-        _probe_out(out_root, names)
-    except OSError as err:
-        raise ValueError(f"--out {out_root}: cannot write there: {err.strerror}") from None
-
-
-def _probe_out(out_root: Path, names: list[str]) -> None:
-    from physml.analyses.common import scratch_path
-
-    if out_root.exists() and not out_root.is_dir():
-        raise ValueError(f"--out {out_root} exists and is not a folder")
-    for name in names:
-        final = out_root / name
-        if (final.exists() or final.is_symlink()) and not final.is_dir():
-            raise ValueError(f"--out {out_root}: {final} exists and is not a folder")
-    missing = _missing_folders(out_root)
-    try:
-        for folder in missing:
-            folder.mkdir()
-        probe = scratch_path(out_root, "probe")
-        probe.mkdir()
-        probe.rmdir()
-    finally:
-        _remove_empty(missing)
-
-
-def _run_one(name: str, request: dict, out_root: Path) -> None:
-    """Run one analysis into a scratch folder and move it onto ``out_root/name``; on any failure
-    or interrupt delete the scratch folder and the folders this run made."""
-    from physml.analyses import analysis
+def _run_one(name: str, work: Callable[[Path], object], out_root: Path) -> None:
+    """Run ``work(scratch)`` (one model's report into a scratch folder) and move the folder onto
+    ``out_root/name``; on any failure or interrupt delete the scratch folder and the folders this run made."""
     from physml.analyses.common import remove_stale_scratch, replace_folder, scratch_path
 
-    module = analysis(name)
-    missing = _missing_folders(out_root)
+    missing = missing_folders(out_root)
     scratch = scratch_path(out_root, name)  # made by the first file the analysis writes
     try:
         remove_stale_scratch(out_root)
-        module.run(scratch, **request)
+        work(scratch)
         with _GUARD.deferred():
             _GUARD.check()
             replace_folder(scratch, out_root / name)
     except BaseException:
         with _GUARD.deferred():
             shutil.rmtree(scratch, ignore_errors=True)
-            _remove_empty(missing)
+            remove_empty(missing)
         raise
 
 
+def _run_user_model(args) -> int:
+    """``physml run FILE.py:FUNCTION``: everything checked (and the model built) before ``--out`` is made."""
+    from physml.cli_user_model import prepare_run
+    from physml.compare import summary_text
+
+    name, plan = prepare_run(args, parse_methods(args.methods), parse_seed(args.seed))
+    out_root = Path(args.out)
+    check_out(out_root, [name])
+    summaries = []
+    _run_one(name, lambda scratch: summaries.append(plan.run(scratch, not args.quiet)), out_root)
+    print(summary_text(summaries[0], out_root / name))
+    return 0
+
+
 def _run(args) -> int:
-    from physml.analyses import ANALYSES
+    from physml.analyses import ANALYSES, analysis
+    from physml.cli_user_model import is_model_file
+    from physml.inference.executor import use_executor
 
     if args.model != "all" and args.model not in ANALYSES:
-        raise ValueError(f"model must be one of {sorted(ANALYSES)} or 'all', got {args.model!r}")
-    settings, methods = _parse_settings(args.settings), _parse_methods(args.methods)
-    request = {"settings": settings, "methods": methods, "quick": args.quick, "seed": _parse_seed(args.seed),
+        if is_model_file(args.model):
+            return _run_user_model(args)
+        raise ValueError(f"model must be one of {sorted(ANALYSES)} or 'all' (or FILE.py:FUNCTION for your own "
+                         f"PyMC model), got {args.model!r}")
+    settings, methods = parse_settings(args.settings), parse_methods(args.methods)
+    request = {"settings": settings, "methods": methods, "quick": args.quick, "seed": parse_seed(args.seed),
                "data": args.data, "progress": not args.quiet}
     if args.model == "all" and (settings or args.data or methods or args.target):
         raise ValueError("'physml run all' uses each model's defaults; --set, --data, --target and --methods "
@@ -270,26 +211,53 @@ def _run(args) -> int:
             raise ValueError("--target and --set target=... are both given; give one")
         settings["target"] = args.target
     if args.data:
-        _check_data(args.data)
+        check_data(args.data)
     names = list(ANALYSES) if args.model == "all" else [args.model]
     out_root = Path(args.out)
-    _check_out(out_root, names)
+    check_out(out_root, names)
+    executor = _executor(args.workers, args.scheduler)
     t0 = time.perf_counter()
-    for name in names:
-        _run_one(name, request, out_root)
-        if not args.quiet:
-            print(f"physml: {name}: report in {out_root / name / 'report.md'}", file=sys.stderr)
+    with executor as ex, use_executor(ex):  # a cluster starts (or a scheduler answers) before --out is made
+        for name in names:
+            module = analysis(name)
+            _run_one(name, lambda scratch: module.run(scratch, **request), out_root)
+            if not args.quiet:
+                print(f"physml: {name}: report in {out_root / name / 'report.md'}", file=sys.stderr)
     if not args.quiet:
         print(f"physml: done in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     return 0
 
 
-def _list() -> int:
-    from physml.analyses import ANALYSES
+def _executor(workers: str | None, scheduler: str | None):
+    """``--workers`` / ``--scheduler`` → the executor of the run's sweeps (serial without either)."""
+    from physml.inference.executor import executor_from_options
 
-    for name, (_, description) in ANALYSES.items():
-        print(f"{name:12s} {description}")
+    if workers is not None:
+        try:
+            workers = int(workers)
+        except ValueError:
+            raise ValueError(f"--workers must be an integer >= 1, got {workers!r}") from None
+    return executor_from_options(workers, scheduler)
+
+
+def _version() -> int:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        print(f"physml {version('physml')}")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from physml import __version__
+
+        print(f"physml {__version__} (not installed)")
     return 0
+
+
+def _command(args) -> int:
+    from physml.cli_list import describe_model, list_models
+
+    if args.command == "list":
+        return describe_model(args.model) if args.model else list_models()
+    return _run(args)
 
 
 def _is_output_error(err: BaseException, out: str | None) -> bool:
@@ -333,7 +301,12 @@ def _one_line_warning(message, category, filename, lineno, line=None) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; ``argv`` None means "this process is the program" (sys.argv)."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        return _version()
+    if args.command is None:
+        parser.error("give a command: list or run (or --version)")
     _GUARD.program = argv is None
     # physml prints its own one-line progress; PyMC's per-fit chatter would drown it.
     logging.getLogger("pymc").setLevel(logging.ERROR)
@@ -342,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with _GUARD:
             try:
-                status = _list() if args.command == "list" else _run(args)
+                status = _command(args)
                 _GUARD.check()
                 return status
             except BaseException as err:  # noqa: BLE001 - sorted by _exit_status, re-raised if a bug

@@ -60,6 +60,15 @@ def _result_is_file(tmp_path: Path) -> str:
     return str(tmp_path / "res")
 
 
+def _free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 GOOD_CSV = "a,b,y\n1,2,3\n2,1,4\n3,5,1\n"
 REG = ["run", "regression"]
 
@@ -151,6 +160,14 @@ CASES = {
     "out in /proc": (lambda t: [*REG, "--out", f"/proc/physml-test-{os.getpid()}/out"], "cannot write there"),
     "out name too long": (lambda t: [*REG, "--out", str(t / ("x" * 300))], "cannot write there: File name too long"),
     "out result is a file": (lambda t: [*REG, "--out", _result_is_file(t)], "exists and is not a folder"),
+    # --workers / --scheduler (checked, and a scheduler contacted, before --out is made)
+    "zero workers": (lambda t: ["run", "criticality", "--workers", "0"], "workers must be an integer >= 1"),
+    "text workers": (lambda t: ["run", "criticality", "--workers", "two"], "--workers must be an integer"),
+    "workers and scheduler": (lambda t: ["run", "criticality", "--workers", "2", "--scheduler", "127.0.0.1:8786"],
+                              "exclude each other"),
+    "malformed scheduler": (lambda t: ["run", "criticality", "--scheduler", "nohost"], "scheduler must be"),
+    "silent scheduler": (lambda t: ["run", "criticality", "--scheduler", f"tcp://127.0.0.1:{_free_port()}"],
+                         "no Dask scheduler answered"),
     # run all takes no per-model options
     "run all with --set": (lambda t: ["run", "all", "--set", "draws=5"], "uses each model's defaults"),
     "run all with --data": (lambda t: ["run", "all", "--data", _write(t, "good.csv", GOOD_CSV)],
