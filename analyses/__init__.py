@@ -12,6 +12,7 @@ ANALYSES = {
     "spin_glass": ("spin_glass", "Sherrington–Kirkpatrick spin glass: enumeration vs parallel tempering, P(q), annealed and replica-symmetric limits"),
     "diffusion": ("diffusion", "Diffusion models (VP-SDE) on Gaussian mixtures: closed-form p_t vs Fokker–Planck vs particles, reverse SDE / probability flow with the exact score, exact likelihood"),
     "criticality": ("criticality", "2D Ising criticality: Binder crossings, multi-histogram reweighting, χ/C peaks, Bayesian finite-size scaling (NUTS vs ADVI) vs exact K_c, ν, γ/ν, β/ν"),
+    "grokking": ("grokking", "Grokking on a + b mod p: delayed generalisation t₁ ≪ t₂, Fourier / weight-norm order parameters, phase diagram over weight decay × training fraction, Langevin temperature"),
 }
 
 
