@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test quick venv clean
+.PHONY: run test quick venv clean tutorials
 
 run: $(STAMP)
 	$(VENV)/bin/physml run all
@@ -16,6 +16,10 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 venv: $(STAMP)
+
+# execute tutorials/*.md (full size) and render them, with the physml run reports, to results/tutorials/
+tutorials: $(STAMP)
+	$(PY) tools/render_tutorials.py
 
 $(STAMP): pyproject.toml setup.py
 	@set -e; \
