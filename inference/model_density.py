@@ -17,19 +17,24 @@ is the evidence ``Z = p(data)``.  All functions are batched: they take an
 (cached in a :class:`weakref.WeakKeyDictionary`) and reuses them across
 estimators, seeds and temperatures.  Observed data held in ``pm.Data`` are
 shared variables, so ``pm.set_data`` is seen by the compiled functions.
+
+:func:`density_override` hands consumers another density of a model (e.g. the minibatch one of
+:mod:`physml.inference.vi.minibatch`, built on :meth:`ModelDensity.batched_graphs`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import weakref
 
 import numpy as np
 
-__all__ = ["ModelDensity", "model_density"]
+__all__ = ["ModelDensity", "model_density", "density_override"]
 
 _CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 _LOCK = threading.Lock()
+_OVERRIDES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 class ModelDensity:
@@ -133,6 +138,12 @@ class ModelDensity:
         """Batched (log_prior, log_lik) graphs over ``X`` (n, ndim), checks made per-row ``-inf``."""
         if "_graphs" in self._fns:
             return self._fns["_graphs"]
+        self._fns["_graphs"] = self.batched_graphs()
+        return self._fns["_graphs"]
+
+    def batched_graphs(self, rewrite=None):
+        """``(X, log_prior, log_lik)`` batched over the rows of ``X`` (n, ndim), checks per-row ``-inf``;
+        ``rewrite([log_prior, log_lik]) -> [...]`` edits the model's graphs first (e.g. data → ``data[idx]``)."""
         import pytensor.tensor as pt
         from pytensor.graph.replace import vectorize_graph
 
@@ -142,14 +153,19 @@ class ModelDensity:
         # Potentials count as likelihood terms (as in PyMC's own tempered SMC, whose "likelihood" is
         # model.datalogp): they are tempered together with the data and are part of the evidence.
         log_lik = model.logp(vars=list(model.observed_RVs) + list(model.potentials), sum=True)
-        log_prior, log_lik = _checks_to_ninf(self._graph_replace([log_prior, log_lik], self._rep, strict=False),
+        graphs = rewrite([log_prior, log_lik]) if rewrite is not None else [log_prior, log_lik]
+        log_prior, log_lik = _checks_to_ninf(self._graph_replace(graphs, self._rep, strict=False),
                                              check_bounds=getattr(model, "check_bounds", True))
         X = pt.matrix("X_flat", dtype="float64")
         lp_b, ll_b = vectorize_graph([log_prior, log_lik], {self._x: X})
         zero = pt.zeros((X.shape[0],), dtype="float64")  # a constant (no data / no prior) still has n rows
-        lp_b, ll_b = lp_b + zero, ll_b + zero
-        self._fns["_graphs"] = (X, lp_b, ll_b)
-        return self._fns["_graphs"]
+        return X, lp_b + zero, ll_b + zero
+
+    def compile(self, inputs, outputs):
+        """``pytensor.function(inputs, outputs)`` in the mode of this density's own functions."""
+        import pytensor
+
+        return pytensor.function(inputs, outputs, mode=self._mode(), on_unused_input="ignore")
 
     @staticmethod
     def _mode():
@@ -159,19 +175,16 @@ class ModelDensity:
         return Mode(linker=base.linker, optimizer=base.provided_optimizer.including("local_remove_check_parameter"))
 
     def _build_vals(self):
-        import pytensor
-
         X, lp_b, ll_b = self._densities()
-        return pytensor.function([X], [lp_b, ll_b], mode=self._mode(), on_unused_input="ignore")
+        return self.compile([X], [lp_b, ll_b])
 
     def _build_grads(self):
-        import pytensor
         import pytensor.tensor as pt
 
         X, lp_b, ll_b = self._densities()
         glp_b = pt.grad(lp_b.sum(), X, disconnected_inputs="ignore")
         gll_b = pt.grad(ll_b.sum(), X, disconnected_inputs="ignore")
-        return pytensor.function([X], [lp_b, ll_b, glp_b, gll_b], mode=self._mode(), on_unused_input="ignore")
+        return self.compile([X], [lp_b, ll_b, glp_b, gll_b])
 
     def _build_forward(self):
         """constrained -> unconstrained, batched over a leading dim."""
@@ -358,8 +371,28 @@ def model_density(model, *, for_evidence: bool = True) -> ModelDensity:
     """
     sig = _signature(model)
     with _LOCK:
+        override = _OVERRIDES.get(model)
+        if override is not None:
+            return override.require_data() if for_evidence else override
         dens = _CACHE.get(model)
         if dens is None or dens.signature != sig:
             dens = ModelDensity(model, sig)
             _CACHE[model] = dens
     return dens.require_data() if for_evidence else dens
+
+
+@contextlib.contextmanager
+def density_override(model, density: ModelDensity):
+    """While active, :func:`model_density` returns ``density`` (a :class:`ModelDensity` of ``model``,
+    e.g. a subclass) for ``model``: how a minibatch density reaches the unchanged VI driver."""
+    with _LOCK:
+        previous = _OVERRIDES.get(model)
+        _OVERRIDES[model] = density
+    try:
+        yield density
+    finally:
+        with _LOCK:
+            if previous is None:
+                _OVERRIDES.pop(model, None)
+            else:
+                _OVERRIDES[model] = previous

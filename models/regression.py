@@ -16,11 +16,14 @@ Two priors:
   for β, inverse-gamma for σ²) and exact evidence (a multivariate t).
 * ``independent``: β ~ N(0, beta_sd), σ ~ HalfNormal(sigma_sd) — posteriordb's ``blr``;
   no closed form, validated against posteriordb's reference draws.
+
+The exact reference needs only the sufficient statistics n, XᵀX, Xᵀy, yᵀy (:func:`sufficient_stats`, summed
+over blocks of rows), so it costs O(n d²) time and O(d²) memory beyond the data at any n.  Data
+(:class:`RegressionData`, synthetic data, the chunked CSV reader) live in ``regression_data.py``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 from dataclasses import dataclass, field
@@ -31,102 +34,10 @@ import pymc as pm
 from scipy import special, stats
 
 from .reference import Reference, draws_to_datatree
+from .regression_data import (CSV_CHUNK_ROWS, RegressionData, load_data, read_csv_columns,  # noqa: F401 (re-exported)
+                              synthetic_data)
 
-# ---------------------------------------------------------------------------
-# Data
-
-
-@dataclass(frozen=True)
-class RegressionData:
-    """Design matrix ``X`` (n × d, no intercept column added) and response ``y`` (n)."""
-
-    X: np.ndarray
-    y: np.ndarray
-    predictors: tuple[str, ...]
-    target: str = "y"
-    source: str = "synthetic"
-
-    def __post_init__(self):
-        X = np.asarray(self.X, dtype=float)
-        y = np.asarray(self.y, dtype=float)
-        if X.ndim != 2:
-            raise ValueError(f"X must be a 2-D array (rows × predictors), got shape {X.shape}")
-        if y.shape != (X.shape[0],):
-            raise ValueError(f"y must have one value per row of X ({X.shape[0]}), got shape {y.shape}")
-        if X.shape[0] < 2:
-            raise ValueError(f"data must have at least 2 rows, got {X.shape[0]}")
-        if X.shape[1] < 1:
-            raise ValueError("data must have at least 1 predictor column")
-        if not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
-            raise ValueError("data must be finite numbers (found NaN or inf)")
-        if len(self.predictors) != X.shape[1]:
-            raise ValueError(f"predictors must name the {X.shape[1]} columns, got {len(self.predictors)} names")
-        object.__setattr__(self, "X", X)
-        object.__setattr__(self, "y", y)
-
-    @property
-    def n(self) -> int:
-        return self.X.shape[0]
-
-    @property
-    def d(self) -> int:
-        return self.X.shape[1]
-
-
-def synthetic_data(n: int = 40, d: int = 3, rho: float = 0.95, noise_sd: float = 1.0,
-                   seed: int = 20261129) -> RegressionData:
-    """Seeded data set with strongly correlated predictors (corr ``rho``), so the posterior
-    of β is strongly correlated and mean-field VI visibly shrinks its variances."""
-    if n < 2:
-        raise ValueError(f"n must be >= 2, got {n}")
-    if d < 1:
-        raise ValueError(f"d must be >= 1, got {d}")
-    if not -1 / max(d - 1, 1) < rho < 1:
-        raise ValueError(f"rho must lie in (-1/(d-1), 1), got {rho}")
-    rng = np.random.default_rng(seed)
-    cov = np.full((d, d), rho) + (1 - rho) * np.eye(d)
-    X = rng.multivariate_normal(np.zeros(d), cov, size=n)
-    beta = np.linspace(1.0, -0.5, d)
-    y = X @ beta + noise_sd * rng.normal(size=n)
-    return RegressionData(X, y, tuple(f"x{j + 1}" for j in range(d)), "y", f"synthetic (n={n}, d={d}, rho={rho}, seed={seed})")
-
-
-def load_data(path: str | Path, target: str | None = None) -> RegressionData:
-    """Read a CSV (header row; ``target`` names the response column, the rest are predictors)
-    or a posteriordb-style JSON with ``X`` (n × d) and ``y``."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"data file not found: {path}")
-    try:
-        text = path.read_text()
-    except OSError as err:
-        raise ValueError(f"cannot read data file {path}: {err.strerror}") from None
-    if path.suffix.lower() == ".json":
-        try:
-            obj = json.loads(text)
-            X, y = np.asarray(obj["X"], dtype=float), np.asarray(obj["y"], dtype=float)
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as err:
-            raise ValueError(f"{path} must be JSON with numeric 'X' (rows × predictors) and 'y': {err}") from None
-        X = X.reshape(len(X), -1) if X.ndim == 1 else X
-        return RegressionData(X, y, tuple(f"x{j + 1}" for j in range(X.shape[1])), "y", path.name)
-    rows = list(csv.reader(text.splitlines()))
-    if len(rows) < 2:
-        raise ValueError(f"{path} must have a header row and at least 2 data rows")
-    header = [h.strip() for h in rows[0]]
-    if target is None:
-        raise ValueError("target must name the response column of the CSV (--target COLUMN)")
-    if target not in header:
-        raise ValueError(f"target column {target!r} not in {path.name}; columns are {header}")
-    try:
-        values = np.array([[float(c) for c in r] for r in rows[1:] if r], dtype=float)
-    except ValueError as err:
-        raise ValueError(f"{path.name} must contain only numbers below the header: {err}") from None
-    if values.ndim != 2 or values.shape[1] != len(header):
-        raise ValueError(f"{path.name}: every row must have {len(header)} columns")
-    j = header.index(target)
-    predictors = tuple(h for i, h in enumerate(header) if i != j)
-    return RegressionData(np.delete(values, j, axis=1), values[:, j], predictors, target, path.name)
-
+# Data (RegressionData, synthetic_data, load_data): models/regression_data.py
 
 # ---------------------------------------------------------------------------
 # Priors
@@ -235,10 +146,17 @@ class NIGPosterior:
         return (self.b_n / (self.a_n - 1.0)) * np.linalg.inv(self.Lambda_n)
 
     def sigma_moments(self) -> tuple[float, float]:
-        """E[σ] and sd(σ) for σ = √σ², σ² ~ InvGamma(a_n, b_n)."""
+        r"""E[σ] and sd(σ) for σ = √σ², σ² ~ InvGamma(a_n, b_n):
+        :math:`E σ = \sqrt b\,Γ(a-\tfrac12)/Γ(a)`, :math:`\mathrm{Var}\,σ = \frac{b}{a-1}(1 - ρ)` with
+        :math:`ρ = (a-1)Γ(a-\tfrac12)^2/Γ(a)^2`.  For large a, 1 − ρ ≈ 1/(4a) cancels catastrophically
+        (at n = 10⁷ the direct form is 10 % off), so there
+        :math:`1 - ρ = (a/4 - 1/32)/(a - \tfrac12)^2\,(1 + O(a^{-2}))`, from
+        :math:`Γ(a+\tfrac12)/Γ(a) = \sqrt a\,(1 - \tfrac1{8a} + \tfrac1{128a^2} + O(a^{-3}))`."""
         a, b = self.a_n, self.b_n
         mean = math.exp(0.5 * math.log(b) + special.gammaln(a - 0.5) - special.gammaln(a))
-        return mean, math.sqrt(b / (a - 1.0) - mean**2)
+        if a < 1e4:
+            return mean, math.sqrt(b / (a - 1.0) - mean**2)
+        return mean, math.sqrt(b / (a - 1.0) * (a / 4 - 1 / 32) / (a - 0.5) ** 2)
 
     def moments(self) -> dict[str, dict[str, float]]:
         """Exact mean and sd per ArviZ label (``beta[x1]``, ``sigma2``, ``sigma``)."""
@@ -264,18 +182,46 @@ class NIGPosterior:
                 "sigma": np.sqrt(sigma2).reshape(shape)}
 
 
+#: rows per block when accumulating sufficient statistics (bounds the temporaries)
+STATS_CHUNK_ROWS = 1 << 16
+
+
+@dataclass(frozen=True)
+class SufficientStats:
+    """``n``, XᵀX, Xᵀy and yᵀy: all the conjugate posterior and evidence need from the data."""
+
+    n: int
+    XtX: np.ndarray
+    Xty: np.ndarray
+    yty: float
+
+
+def sufficient_stats(data: RegressionData, chunk_rows: int = STATS_CHUNK_ROWS) -> SufficientStats:
+    """XᵀX, Xᵀy, yᵀy summed over blocks of ``chunk_rows`` rows (memory O(chunk × d), cost O(n d²))."""
+    if chunk_rows < 1:
+        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
+    XtX, Xty, yty = np.zeros((data.d, data.d)), np.zeros(data.d), 0.0
+    for i in range(0, data.n, chunk_rows):
+        Xc, yc = data.X[i:i + chunk_rows], data.y[i:i + chunk_rows]
+        XtX += Xc.T @ Xc
+        Xty += Xc.T @ yc
+        yty += float(yc @ yc)
+    return SufficientStats(data.n, XtX, Xty, yty)
+
+
 def nig_posterior(data: RegressionData, prior: ConjugatePrior) -> NIGPosterior:
-    """Closed-form posterior of the conjugate model (see :class:`NIGPosterior`)."""
+    """Closed-form posterior of the conjugate model (see :class:`NIGPosterior`), from the sufficient statistics."""
+    st = sufficient_stats(data)
     P0 = np.linalg.inv(prior.V0)
-    Lambda_n = data.X.T @ data.X + P0
-    mu_n = np.linalg.solve(Lambda_n, data.X.T @ data.y + P0 @ prior.m0)
-    a_n = prior.a0 + data.n / 2
-    b_n = prior.b0 + 0.5 * (data.y @ data.y + prior.m0 @ P0 @ prior.m0 - mu_n @ Lambda_n @ mu_n)
+    Lambda_n = st.XtX + P0
+    mu_n = np.linalg.solve(Lambda_n, st.Xty + P0 @ prior.m0)
+    a_n = prior.a0 + st.n / 2
+    b_n = prior.b0 + 0.5 * (st.yty + prior.m0 @ P0 @ prior.m0 - mu_n @ Lambda_n @ mu_n)
     return NIGPosterior(mu_n, Lambda_n, float(a_n), float(b_n), tuple(data.predictors))
 
 
 def log_evidence_exact(data: RegressionData, prior: ConjugatePrior) -> float:
-    r"""Exact :math:`\ln p(y)` of the conjugate model:
+    r"""Exact :math:`\ln p(y)` of the conjugate model (sufficient statistics only):
 
     .. math::
 

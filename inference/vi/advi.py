@@ -83,6 +83,7 @@ from arviz_base import dict_to_dataset
 from arviz_stats.base import array_stats
 from pymc.backends.arviz import coords_and_dims_for_inferencedata, find_constants, find_observations
 
+from ..log_likelihood import CHUNK_ELEMENTS
 from ..model_density import ModelDensity, model_density
 from ..pymc_compat import continuous_only
 from ..records import FreeEnergy, add_free_energy, set_diagnostics
@@ -165,7 +166,8 @@ def fit_vi(model: pm.Model, family: str = "meanfield", *, draws: int = 1000, see
                               max_steps=int(opt["max_steps"]), progress=progress)   # 2.–5. optimisation
     final = final_params(state)
     t_opt = time.perf_counter() - t_start - t_init
-    ev = evaluate(fam, comp, final, rng, max(int(opt["n_eval"]), int(draws)))    # 6. evaluation
+    ev = evaluate(fam, comp, final, rng, max(int(opt["n_eval"]), int(draws)),     # 6. evaluation
+                  chunk=draws_per_chunk(model))
 
     if not state.converged:
         warnings.warn(f"{'ADVI' if family == 'meanfield' else 'full-rank ADVI'} did NOT converge after "
@@ -199,13 +201,20 @@ class Evaluation(NamedTuple):
     wall_time_s: float
 
 
+def draws_per_chunk(model: pm.Model) -> int:
+    """Draws per density call so that draws × observed elements stays within ``CHUNK_ELEMENTS`` (≤ 2000)."""
+    n_obs = sum(int(np.size(v)) for v in find_observations(model).values())
+    return int(min(2000, max(1, CHUNK_ELEMENTS // max(n_obs, 1))))
+
+
 def evaluate(fam: VariationalFamily, density: ModelDensity, params: np.ndarray, rng: np.random.Generator,
-             n_eval: int) -> Evaluation:
-    """−ELBO (se = sd/√n) and PSIS Pareto-k̂ of the importance ratios p/q from ``n_eval`` fresh draws of q."""
+             n_eval: int, chunk: int = 2000) -> Evaluation:
+    """−ELBO (se = sd/√n) and PSIS Pareto-k̂ of the importance ratios p/q from ``n_eval`` fresh draws of q,
+    evaluated ``chunk`` draws at a time (so draws × data rows never exist at once)."""
     t0 = time.perf_counter()
     eps = rng.standard_normal((n_eval, fam.d))
     theta = fam.theta(params, eps)
-    log_p = density.log_joint(theta, chunk=2000)
+    log_p = density.log_joint(theta, chunk=chunk)
     log_q = fam.log_q(params, eps)
     log_w = log_p - log_q
     if np.all(np.isfinite(log_w)):
