@@ -116,6 +116,8 @@ def spin_diagnostics(posterior: xr.Dataset, couplings: IsingCouplings, sweeps_pe
         "min_ess_tail": float(min(ess_tail[v].item() for v in obs.data_vars)),
         "max_rhat": float(max(rhat[v].item() for v in obs.data_vars)) if multi else float("nan"),
         "divergences": 0,
+        "n_chains": int(obs.sizes["chain"]),
+        "n_draws": int(obs.sizes["draw"]),
         "sweeps_per_draw": float(sweeps_per_draw),
     }
     for v in obs.data_vars:
