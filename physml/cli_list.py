@@ -23,6 +23,7 @@ METHODS = {
     "spin_glass": ("physml.analyses.spin_glass", "METHODS", "all run by default"),
     "diffusion": ("physml.analyses.diffusion", "ALL_METHODS", "all run by default"),
     "grokking": ("physml.analyses.grokking", "METHODS", "training dynamics"),
+    "hopfield": ("physml.analyses.hopfield", "METHODS", "asynchronous zero-temperature retrieval"),
 }
 #: (model, setting) -> (module, attribute) of the values that setting may take
 CHOICES = {
