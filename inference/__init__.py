@@ -20,7 +20,7 @@ algorithms, by role:
 
 Importing this package imports every subpackage, which registers every method and estimator.
 """
-from .records import FreeEnergy, add_free_energy, free_energies, set_diagnostics, diagnostics
+from .records import FreeEnergy, add_free_energy, free_energy, free_energies, set_diagnostics, diagnostics
 from .registry import METHODS, FREE_ENERGY_ESTIMATORS, Method, FreeEnergyEstimator, register_method, register_free_energy
 from .fit import fit, fit_info
 from .convergence import posterior_table, mcmc_diagnostics

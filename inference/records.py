@@ -99,6 +99,15 @@ def add_free_energy(dt: xr.DataTree, record: FreeEnergy) -> xr.DataTree:
     return dt
 
 
+def free_energy(dt: xr.DataTree, estimator: str) -> FreeEnergy:
+    """The free-energy record of one ``estimator`` in ``dt`` (e.g. ``"neg_elbo"``, ``"bridge"``); ``KeyError``
+    naming the estimators present when it is not there."""
+    records = {r.estimator: r for r in free_energies(dt)}
+    if estimator not in records:
+        raise KeyError(f"no free energy by {estimator!r} in this result; it has {sorted(records) or 'none'}")
+    return records[estimator]
+
+
 def free_energies(dt: xr.DataTree) -> list[FreeEnergy]:
     """All free-energy records stored in ``dt`` (empty list if none)."""
     if "free_energy" not in dt.children:
