@@ -29,7 +29,7 @@ from .common import fmt
 def posterior_comparison(fits: dict[str, xr.DataTree], reference: Reference | None,
                          var_names: list[str]) -> dict[str, dict]:
     """Per method and label: mean, sd, MCSE of the mean, sd ratio to the reference, and the
-    error of the mean in MCSE units; per method the mean marginal Wasserstein-1 distance to the reference
+    error of the mean in MCSE units; per method the Wasserstein-1 distances of the marginals to the reference, summed
     draws (ArviZ's ``wasserstein``)."""
     ref = reference.summary() if reference is not None else {}
     out = {}

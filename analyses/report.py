@@ -109,7 +109,7 @@ class Report:
         sec.table(["parameter", "reference mean ± sd"] + [f"{m}: mean (err/MCSE), sd ratio" for m in methods], rows)
         sec.add("Each cell: posterior mean (its error in MCSE units; within ±4 is agreement), and sd / reference "
                 "sd (mean-field VI below 1 on a correlated posterior is the family's known shrinkage).")
-        sec.table(["method", "Wasserstein-1 to reference (mean over marginals, 500-draw subsamples)"],
+        sec.table(["method", "Wasserstein-1 to reference (summed over the marginals, 500-draw subsamples)"],
                   [[m, fmt(c["wasserstein"], 3)] for m, c in comparison.items()])
         return sec.add(*after)
 
