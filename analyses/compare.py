@@ -29,8 +29,8 @@ from .common import fmt
 def posterior_comparison(fits: dict[str, xr.DataTree], reference: Reference | None,
                          var_names: list[str]) -> dict[str, dict]:
     """Per method and label: mean, sd, MCSE of the mean, sd ratio to the reference, and the
-    error of the mean in MCSE units; per method the Wasserstein-1 distances of the marginals to the reference, summed
-    draws (ArviZ's ``wasserstein``)."""
+    error of the mean in MCSE units; per method the sum over the marginals of the Wasserstein-1 distance
+    to the reference draws (ArviZ's ``wasserstein``, ``joint=False``)."""
     ref = reference.summary() if reference is not None else {}
     out = {}
     for method, dt in fits.items():
