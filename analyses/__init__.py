@@ -14,6 +14,7 @@ ANALYSES = {
     "criticality": ("criticality", "2D Ising criticality: Binder crossings, multi-histogram reweighting, χ/C peaks, Bayesian finite-size scaling (NUTS vs ADVI) vs exact K_c, ν, γ/ν, β/ν"),
     "grokking": ("grokking", "Grokking on a + b mod p: delayed generalisation t₁ ≪ t₂, Fourier / weight-norm order parameters, phase diagram over weight decay × training fraction, Langevin temperature"),
     "hopfield": ("hopfield", "Hopfield network: T = 0 retrieval m(α) vs the Amit–Gutfreund–Sompolinsky curve, capacity α_c by finite-size extrapolation vs 0.138, basins, spurious 3-mixtures"),
+    "landscape": ("landscape", "Loss-landscape flatness as local free energy: exact Hessian spectra, F_γ by Laplace and TI over γ, flatness vs test error (Spearman), Dinh rescaling, mode connectivity (line vs Bézier)"),
 }
 
 

@@ -24,6 +24,7 @@ METHODS = {
     "diffusion": ("physml.analyses.diffusion", "ALL_METHODS", "all run by default"),
     "grokking": ("physml.analyses.grokking", "METHODS", "training dynamics"),
     "hopfield": ("physml.analyses.hopfield", "METHODS", "asynchronous zero-temperature retrieval"),
+    "landscape": ("physml.analyses.landscape", "METHODS", "local free energy F_γ estimators"),
 }
 #: (model, setting) -> (module, attribute) of the values that setting may take
 CHOICES = {

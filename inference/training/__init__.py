@@ -8,6 +8,8 @@ A network's weights :math:`w` move on the energy :math:`U(w)` (training loss plu
   parameters;
 * :mod:`.local_free_energy` — the local free energy F_γ(w) = −ln ∫ e^{−L(w′) − γ|w′−w|²/2} dw′ of a point on
   the landscape, by Laplace and by thermodynamic integration over γ (MALA rungs, the project's TI rules);
+* :mod:`.mode_connectivity` — the loss along the straight line and along an optimised quadratic Bézier
+  curve between two minima (Garipov et al. 2018), and the barrier height;
 * :mod:`.tree` — parameters as an array or a NamedTuple of arrays, per-replica values;
 * :mod:`.langevin` — overdamped Langevin dynamics :math:`w' = w - \eta \nabla U + \sqrt{2\eta T}\,\xi`, which
   samples the Gibbs density :math:`e^{-U/T}` as :math:`\eta \to 0`; :math:`T = 0` is plain gradient descent.
