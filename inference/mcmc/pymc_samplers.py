@@ -1,4 +1,5 @@
-"""PyMC's own MCMC behind ``fit``: NUTS (nutpie by default, PyMC's as ``backend="pymc"``) and Metropolis."""
+"""PyMC's own MCMC behind ``fit``: NUTS (nutpie by default, PyMC's as ``backend="pymc"``, nutpie over a JAX
+log density as ``backend="jax"``, :mod:`.jax_backend`) and Metropolis."""
 
 from __future__ import annotations
 
@@ -9,18 +10,21 @@ from ..convergence import mcmc_diagnostics
 from ..pymc_compat import compiled_nutpie, continuous_only
 from ..records import set_diagnostics
 from ..registry import Method, register_method
+from .jax_backend import compiled_nutpie_jax
 
-NUTS_BACKENDS = ("nutpie", "pymc")
+NUTS_BACKENDS = ("nutpie", "pymc", "jax")
 
 
 def run_nuts(model, *, draws, tune, chains, seed, progress, backend: str = "nutpie", **options):
-    """No-U-Turn sampling. nutpie's compiled model is cached per model, so seeds and re-runs reuse it."""
+    """No-U-Turn sampling. nutpie's compiled model (numba, or JAX for ``backend="jax"``) is cached per model,
+    so seeds and re-runs reuse it; every backend gives the same DataTree layout."""
     if backend not in NUTS_BACKENDS:
         raise ValueError(f"backend must be one of {NUTS_BACKENDS}, got {backend!r}")
-    if backend == "nutpie":
+    if backend in ("nutpie", "jax"):
         import nutpie
 
-        result = nutpie.sample(compiled_nutpie(model), draws=draws, tune=tune, chains=chains, seed=seed,
+        compiled = compiled_nutpie(model) if backend == "nutpie" else compiled_nutpie_jax(model)
+        result = nutpie.sample(compiled, draws=draws, tune=tune, chains=chains, seed=seed,
                                progress_bar=progress, save_warmup=False, **options)
     else:
         with model:
@@ -43,6 +47,6 @@ def run_metropolis(model, *, draws, tune, chains, seed, progress, **options):
 
 
 register_method(Method("nuts", run_nuts, family="mcmc", supports=continuous_only, default_free_energy=("bridge",),
-                       description="No-U-Turn HMC (nutpie; backend='pymc' for PyMC's own)"))
+                       description="No-U-Turn HMC (nutpie; backend='pymc' for PyMC's own, 'jax' for JAX)"))
 register_method(Method("metropolis", run_metropolis, family="mcmc",
                        description="PyMC's random-walk Metropolis"))
