@@ -21,6 +21,7 @@ from __future__ import annotations
 import _thread
 import argparse
 import logging
+import os
 import shutil
 import signal
 import sys
@@ -286,6 +287,9 @@ def _exit_status(err: BaseException, out: str | None) -> int:
         _forget_unhandled_keyboard_interrupt()
         print(INTERRUPTED_MESSAGE, file=sys.stderr)
         return 130
+    if isinstance(err, BrokenPipeError) and sys.stdout is not None:  # `physml list | head`: the reader left
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 0
     if _is_output_error(err, out):
         err = ValueError(f"cannot write the results into --out {out}: {err.strerror or err}")
     if isinstance(err, ValueError):
