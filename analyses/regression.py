@@ -136,6 +136,10 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
                        settings={**s, **_sizes_used(quick, s, method_plans), "data": data, "methods": methods,
                                  "quick": quick, "seed": seed, "minibatch_rows": batch},
                        out_dir=out_dir, seed=seed, progress=progress, notes=notes, extra_section=extra)
+    if reg.borrows_data(dataset):
+        notes.append(f"Large data (n ≥ {reg.BORROW_MIN_ROWS}): the model holds the data arrays by reference (no "
+                     "copies), so the fits' `constant_data` group has no `X`; get it from the data file with "
+                     "`physml.models.regression.load_data(path, target).X`.")
     if batch == dataset.n:
         return run_and_report(**report_args)
     notes.append(f"VI used minibatches of {batch} of the {dataset.n} rows per step: unbiased "

@@ -18,7 +18,9 @@ Two priors:
   no closed form, validated against posteriordb's reference draws.
 
 The exact reference needs only the sufficient statistics n, XᵀX, Xᵀy, yᵀy (:func:`sufficient_stats`, summed
-over blocks of rows), so it costs O(n d²) time and O(d²) memory beyond the data at any n.  Data
+over blocks of rows), so it costs O(n d²) time and O(d²) memory beyond the data at any n.  From
+:data:`BORROW_MIN_ROWS` rows the PyMC models hold the data's own arrays (:func:`design_matrix`), so the data
+are in memory once, not once per copy PyMC would make.  Data
 (:class:`RegressionData`, synthetic data, the chunked CSV reader) live in ``regression_data.py``.
 """
 
@@ -87,27 +89,67 @@ class IndependentPrior:
 # ---------------------------------------------------------------------------
 # PyMC models
 
+#: rows from which a model borrows the data's arrays instead of copying them (large data; see
+#: :func:`design_matrix`): then ``X`` is not a ``pm.Data`` and no fit stores it in ``constant_data``
+BORROW_MIN_ROWS = 100_000
+
+
+def borrows_data(data: RegressionData) -> bool:
+    """Whether the models of ``data`` hold its arrays by reference (n ≥ :data:`BORROW_MIN_ROWS`, dtype floatX)."""
+    import pytensor
+
+    floatx = np.dtype(pytensor.config.floatX)
+    return data.n >= BORROW_MIN_ROWS and data.X.dtype == floatx and data.y.dtype == floatx
+
+
+def data_coords(data: RegressionData) -> dict:
+    """Model coords: ``coef`` names the predictors; ``obs`` gets labels 0..n−1 only on small data (as a
+    coord PyMC turns them into a tuple of n Python ints, ≈ 36 bytes a row; unlabelled, ArviZ numbers them alike)."""
+    return {"coef": list(data.predictors)} | ({} if borrows_data(data) else {"obs": np.arange(data.n)})
+
+
+def design_matrix(data: RegressionData):
+    """``X`` (dims obs × coef) for a model being built: ``pm.Data`` on small data (stored in every fit's
+    ``constant_data``); from :data:`BORROW_MIN_ROWS` rows a shared variable that borrows ``data.X``, because
+    ``pm.Data`` always copies (``astype(floatX)``) and ``constant_data`` copies again (``get_value()``).
+    Get X of such a fit from its data file (:func:`load_data`)."""
+    import pytensor
+
+    if not borrows_data(data):
+        return pm.Data("X", data.X, dims=("obs", "coef"))
+    model = pm.modelcontext(None)
+    X = pytensor.shared(data.X, "X", borrow=True)
+    model.add_coord("obs", length=X.shape[0])
+    model.add_named_variable(X, dims=("obs", "coef"))
+    return X
+
+
+def observed_response(data: RegressionData):
+    """``y`` for ``observed=``: the array on small data, a constant borrowing ``data.y`` from
+    :data:`BORROW_MIN_ROWS` rows (PyMC's ``astype`` of an array copies it, of a same-dtype tensor does not)."""
+    import pytensor.tensor as pt
+
+    return pt.as_tensor_variable(data.y) if borrows_data(data) else data.y
+
 
 def conjugate_model(data: RegressionData, prior: ConjugatePrior) -> pm.Model:
     """The NIG regression as a declarative PyMC model (named dims ``coef``, ``obs``)."""
-    coords = {"coef": list(data.predictors), "obs": np.arange(data.n)}
-    with pm.Model(coords=coords) as model:
-        X = pm.Data("X", data.X, dims=("obs", "coef"))
+    with pm.Model(coords=data_coords(data)) as model:
+        X = design_matrix(data)
         sigma2 = pm.InverseGamma("sigma2", alpha=prior.a0, beta=prior.b0)
         beta = pm.MvNormal("beta", mu=prior.m0, cov=sigma2 * prior.V0, dims="coef")
         sigma = pm.Deterministic("sigma", pm.math.sqrt(sigma2))
-        pm.Normal("y", mu=X @ beta, sigma=sigma, observed=data.y, dims="obs")
+        pm.Normal("y", mu=X @ beta, sigma=sigma, observed=observed_response(data), dims="obs")
     return model
 
 
 def independent_model(data: RegressionData, prior: IndependentPrior) -> pm.Model:
     """posteriordb's ``blr``: y ~ N(Xβ, σ), β ~ N(0, beta_sd), σ ~ HalfNormal(sigma_sd)."""
-    coords = {"coef": list(data.predictors), "obs": np.arange(data.n)}
-    with pm.Model(coords=coords) as model:
-        X = pm.Data("X", data.X, dims=("obs", "coef"))
+    with pm.Model(coords=data_coords(data)) as model:
+        X = design_matrix(data)
         beta = pm.Normal("beta", mu=0.0, sigma=prior.beta_sd, dims="coef")
         sigma = pm.HalfNormal("sigma", sigma=prior.sigma_sd)
-        pm.Normal("y", mu=X @ beta, sigma=sigma, observed=data.y, dims="obs")
+        pm.Normal("y", mu=X @ beta, sigma=sigma, observed=observed_response(data), dims="obs")
     return model
 
 

@@ -41,7 +41,7 @@ def recorder(monkeypatch):
 
     @contextlib.contextmanager
     def fake_minibatch(model, batch, seed):
-        calls["minibatch"].append({"batch": batch, "seed": seed, "n": len(model.coords["obs"])})
+        calls["minibatch"].append({"batch": batch, "seed": seed, "n": int(model.dim_lengths["obs"].eval())})
         yield None
 
     def fake_report(**kwargs):
@@ -77,8 +77,9 @@ def test_large_csv_fits_vi_on_minibatches(tmp_path, recorder):
     assert recorder["report"][0]["inside_minibatch"] == 1
     assert all(p.options["idata_kwargs"] == {"log_likelihood": False} for p in recorder["report"][0]["plans"])
     assert summary["settings"]["minibatch_rows"] == DEFAULT_BATCH
-    assert any(f"minibatches of {DEFAULT_BATCH} of the {AUTO_MIN_ROWS} rows" in note
-               for note in recorder["report"][0]["notes"])
+    notes = recorder["report"][0]["notes"]
+    assert any(f"minibatches of {DEFAULT_BATCH} of the {AUTO_MIN_ROWS} rows" in note for note in notes)
+    assert any("has no `X`" in note and "load_data" in note for note in notes)  # borrowed, not in constant_data
 
 
 def test_explicit_size_and_off(tmp_path, recorder):

@@ -99,3 +99,38 @@ def test_sigma_sd_is_accurate_at_any_n(a):
                          limit=400)[0]
     assert mean == pytest.approx(m1, rel=1e-7)  # ln Γ near 8e7 carries ~1e-8 absolute error
     assert sd == pytest.approx(math.sqrt(var), rel=1e-5)
+
+
+def _data(n: int) -> reg.RegressionData:
+    X = np.arange(3.0 * n).reshape(n, 3) / n  # deterministic, no seed needed
+    return reg.RegressionData(X, X @ np.array([1.0, 0.25, -0.5]) + np.sin(np.arange(n)), ("x1", "x2", "x3"))
+
+
+@pytest.mark.parametrize("build", [reg.conjugate_model, reg.independent_model])
+def test_large_data_model_holds_the_data_arrays_not_copies(build):
+    import tracemalloc
+
+    from pymc.backends.arviz import find_constants, find_observations
+
+    data = _data(reg.BORROW_MIN_ROWS * 5)  # 16 MB; a copy of X and y alone would be 1×
+    prior = reg.ConjugatePrior(3) if build is reg.conjugate_model else reg.IndependentPrior()
+    tracemalloc.start()
+    try:
+        model = build(data, prior)
+        observed, constants = find_observations(model), find_constants(model)
+        built = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert np.shares_memory(model["X"].get_value(borrow=True), data.X)
+    assert np.shares_memory(observed["y"], data.y) and "X" not in constants
+    assert built < 0.5 * (data.X.nbytes + data.y.nbytes), f"building the model allocated {built} bytes"
+    assert model.dim_lengths["obs"].eval() == data.n
+
+
+def test_small_data_model_keeps_x_as_constant_data():
+    from pymc.backends.arviz import find_constants
+
+    data = _data(50)
+    model = reg.conjugate_model(data, reg.ConjugatePrior(3))
+    np.testing.assert_array_equal(find_constants(model)["X"], data.X)
+    assert list(model.coords["obs"]) == list(range(50))
