@@ -12,8 +12,10 @@ is ``undefined``.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from contextlib import contextmanager
 
 
 import numpy as np
@@ -161,10 +163,23 @@ def _is_imh(kernel) -> bool:
     return kernel is None or (isinstance(kernel, type) and issubclass(kernel, pm.smc.kernels.IMH))
 
 
+@contextmanager
+def _pymc_log_level(level: int):
+    """PyMC's logger at ``level`` for the duration (its "Initializing SMC sampler..." lines are INFO: a fit with
+    ``progress=False`` stays silent)."""
+    logger = logging.getLogger("pymc")
+    before = logger.level
+    logger.setLevel(max(level, before) if before else level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
+
+
 def run_smc(model, *, draws, tune, chains, seed, progress, **options):
     """``pm.sample_smc`` with ``draws`` particles per chain; ``tune`` is unused (SMC tunes its own kernel)."""
     t0 = time.perf_counter()
-    with model:
+    with model, _pymc_log_level(logging.INFO if progress else logging.WARNING):
         raw = pm.sample_smc(draws=draws, chains=chains, random_seed=seed, progressbar=progress,
                             compute_convergence_checks=False, **options)
     wall = time.perf_counter() - t0

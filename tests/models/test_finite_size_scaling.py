@@ -28,13 +28,30 @@ def _data(s):
     return fss.synthetic_data(TRUTH, L, K, SE, 1.75, 3, np.random.default_rng(seed(s)))
 
 
-def test_nuts_recovers_exponents_from_synthetic_data():
+@pytest.fixture(scope="module")
+def synthetic_fits():
     model = fss.fss_model(_data(5), degree=3)
-    dt = fit(model, "nuts", draws=300, tune=300, chains=2, seed=seed(6), free_energy=())
-    post = dt["posterior"]
+    return model, fit(model, "nuts", draws=300, tune=300, chains=2, seed=seed(6), free_energy=())
+
+
+def test_nuts_recovers_exponents_from_synthetic_data(synthetic_fits):
+    post = synthetic_fits[1]["posterior"]
     for p, exact in fss.EXACT.items():
         z = (float(post[p].mean()) - exact) / float(post[p].std())
         assert abs(z) < threshold(len(fss.EXACT)), (p, float(post[p].mean()), float(post[p].std()))
+
+
+def test_mean_field_advi_converges_on_the_nuts_centre_with_too_small_sds(synthetic_fits):
+    """The FSS posterior is strongly correlated: mean-field ADVI must converge (it did not before the drift-test
+    stopping rule), centre where NUTS does, and under-state the sds (the family's known failure, reported)."""
+    model, nuts = synthetic_fits
+    advi = fit(model, "advi", seed=seed(7), free_energy=())
+    assert bool(advi["diagnostics"]["converged"])
+    for p in fss.EXACT:
+        centre, width = float(nuts["posterior"][p].mean()), float(nuts["posterior"][p].std())
+        q = advi["posterior"][p]
+        assert abs(float(q.mean()) - centre) < threshold(len(fss.EXACT)) * width, p
+        assert float(q.std()) < width, p
 
 
 def test_log_likelihood_matches_pymc_model():
