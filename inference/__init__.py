@@ -17,6 +17,7 @@ algorithms, by role:
 * ``spins/``     Ising couplings, spin kernels behind one protocol, mean field, Bethe,
                  Hubbard–Stratonovich, the spin free energies
 * ``rbm/``       restricted Boltzmann machines: enumeration, block Gibbs, AIS, contrastive divergence
+* ``tempering/`` parallel tempering of continuous PyMC models; registers ``parallel_tempering`` (spins too)
 
 Importing this package imports every subpackage, which registers every method and estimator.
 """
@@ -27,7 +28,7 @@ from .convergence import posterior_table, mcmc_diagnostics
 from .draw_checks import FitWarning
 
 # Registration side effects: each subpackage imports its modules, which add their methods / estimators.
-from . import mcmc, vi, evidence, spins, rbm  # noqa: F401,E402
+from . import mcmc, vi, evidence, spins, rbm, tempering  # noqa: F401,E402
 
 from .spins import CheckerboardStep, SwendsenWangStep, WolffStep  # noqa: E402
 from .rbm.ais import log_partition_ais  # noqa: E402

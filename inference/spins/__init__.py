@@ -10,13 +10,17 @@
                     step adapters
 * ``mean_field``, ``bethe``, ``hubbard_stratonovich``  mean field, Bethe belief propagation, the
                     Hubbard–Stratonovich continuous representation
-* ``parallel_tempering`` replica exchange of any kernel with an adapted ladder (``tempering_fit`` registers
-                    ``fit(model, "parallel_tempering")``; ``tempering_free_energy`` stepping stone / BAR on it)
+* ``parallel_tempering`` replica exchange of any kernel with an adapted ladder (``tempering_fit``: the run behind
+                    ``fit(model, "parallel_tempering")``, registered by ``physml.inference.tempering``;
+                    ``tempering_free_energy`` stepping stone / BAR / TI on it)
+* ``multispin``     multi-spin coded checkerboard Metropolis: 64 sites of one lattice per machine word, bitwise
+                    acceptance, one xoshiro256** bit per lane (``multispin_packing``, ``xoshiro_bits``);
+                    registers ``fit(model, "multispin")``
 * ``finite_size``   observables per (L, K) from Wolff runs, Binder crossings, peaks (finite-size scaling);
                     ``block_spin`` majority-rule block spins
 * ``free_energy``   spin free energies by TI / AIS / BDMC over the coupling scale (``coupling_scale``,
                     ``coupling_ti``, ``coupling_ais``)
 """
 from . import lattice, checkerboard, swendsen_wang, wolff, mean_field, bethe, hubbard_stratonovich  # noqa: F401
-from . import free_energy, tempering_fit  # noqa: F401
+from . import free_energy, tempering_fit, multispin  # noqa: F401
 from .pymc_steps import CheckerboardStep, SwendsenWangStep, WolffStep  # noqa: F401

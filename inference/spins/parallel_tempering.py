@@ -38,7 +38,7 @@ from .kernel import SpinKernel, energy_magnetisation_per_spin
 from .lattice import IsingCouplings
 
 __all__ = ["PTState", "PTDraws", "ParallelTempering", "swap_log_acceptance", "swap_pass", "adapt_ladder",
-           "check_ladder", "linear_ladder"]
+           "check_ladder", "linear_ladder", "count_round_trips"]
 
 
 class PTState(NamedTuple):
@@ -107,8 +107,9 @@ def adapt_ladder(betas, acceptance, gain: float) -> np.ndarray:
     return check_ladder(out)
 
 
-def _round_trips(walker, heading) -> int:
-    """Update headings in place from the walkers at the two ends; returns the trips completed."""
+def count_round_trips(walker, heading) -> int:
+    """Update headings in place from the walkers at the two ends (``walker[k]``: the walker at rung k);
+    returns the round trips completed (hottest → coldest → hottest)."""
     done = 0
     hot, cold = walker[0], walker[-1]
     if heading[hot] == -1:
@@ -181,7 +182,7 @@ class ParallelTempering:
                 lw[[k, k + 1]] = lw[[k + 1, k]]
                 walker[[k, k + 1]] = walker[[k + 1, k]]
             accepted += acc
-            trips += _round_trips(walker, heading)
+            trips += count_round_trips(walker, heading)
             lw_out[t] = lw
             energy[t], mag[t] = energy_magnetisation_per_spin(bufs[-1], edges, n)
             if record_spins:

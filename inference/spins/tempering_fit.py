@@ -5,8 +5,10 @@ ladder, adapted jointly during ``tune`` (constant acceptance) and then frozen. D
 E/N (bond), M/N, |M|/N, (M/N)², the reduced energy :math:`-\ell(s)/N` and (small runs) spins, with the
 diagnostics of :func:`~.driver.spin_diagnostics`; ``sample_stats.log_weight`` holds ℓ at every rung; the
 ``ladder`` group the β, swap acceptance per pair and round trips; diagnostics add the round-trip time in
-sweeps. With a ladder starting at β = 0 the free energy along it (stepping stone and BAR,
-:mod:`.tempering_free_energy`) is stored as ``pt_stepping_stone`` / ``pt_bar`` records.
+sweeps. With a ladder starting at β = 0 the free energy along it (stepping stone, BAR and TI over β,
+:mod:`.tempering_free_energy`) is stored as ``pt_stepping_stone`` / ``pt_bar`` / ``pt_ti`` records.
+Registered (together with PT of continuous PyMC models, under the one name) by
+:mod:`physml.inference.tempering.method`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from .lattice import couplings_of, ising_support_reason
 from .parallel_tempering import ParallelTempering, check_ladder, linear_ladder
 from .tempering_free_energy import ladder_free_energies
 from ..records import add_free_energy, set_diagnostics
-from ..registry import Method, register_method
 
 __all__ = ["run_parallel_tempering"]
 
@@ -114,7 +115,3 @@ def run_parallel_tempering(model, *, draws=1000, tune=1000, chains=4, seed=0, pr
             add_free_energy(dt, rec)
     return dt
 
-
-register_method(Method(name="parallel_tempering", run=run_parallel_tempering, family="mcmc",
-                       supports=ising_support_reason,
-                       description="parallel tempering (replica exchange, adapted ladder) of any spin kernel"))

@@ -25,6 +25,18 @@ with :math:`z_{k,t}` the summand of :math:`g_k`; se = ArviZ MCSE of :math:`\bar 
 includes the autocorrelation. The records flag themselves ``unreliable:`` when a neighbour pair's swap
 acceptance is below ``MIN_SWAP_ACCEPTANCE``, a rung's stepping-stone weights have a Kish ESS below
 ``MIN_WEIGHT_ESS``, or R-hat of :math:`y` over chains exceeds 1.05.
+
+Thermodynamic integration over the same ladder (:func:`ladder_thermodynamic_integration`):
+:math:`\ln Z(\beta_M) - \ln Z(\beta_1) = \int \langle \ell\rangle_\beta\,d\beta`, by the Friel–Pettitt
+corrected trapezoid (:func:`~physml.inference.evidence.thermodynamic_integration.trapezoid_rules`, which
+uses :math:`d\langle\ell\rangle/d\beta = \mathrm{Var}_\beta\,\ell`); its Monte Carlo se by the delta method
+on the joint series :math:`y_t = \sum_k a_k \ell_{k,t} + c_k(\ell_{k,t} - \bar\ell_k)^2` (the rule's weights),
+its discretisation error by Richardson on every other rung
+(:func:`~physml.inference.evidence.thermodynamic_integration.discretisation_error`), added in quadrature.
+It flags itself when the discretisation error exceeds ``MAX_DISCRETISATION_RATIO`` × the Monte Carlo se
+(the ladder does not resolve ⟨ℓ⟩_β) or the bulk ESS of :math:`y` is below ``MIN_WEIGHT_ESS``.
+:func:`ladder_records` builds all three records for any :math:`\ln Z(\beta_1)` (spins at β = 0:
+:math:`N\ln 2`; a PyMC model's tempered likelihood at β = 0: the normalised prior, 0).
 """
 
 from __future__ import annotations
@@ -34,14 +46,16 @@ import math
 import numpy as np
 from scipy import optimize, special
 
+from ..evidence.thermodynamic_integration import discretisation_error, ladder_stats, trapezoid_rules
 from ..records import FreeEnergy
 
-__all__ = ["stepping_stone", "bennett_acceptance_ratio", "ladder_free_energies", "MIN_SWAP_ACCEPTANCE",
-           "MIN_WEIGHT_ESS"]
+__all__ = ["stepping_stone", "bennett_acceptance_ratio", "ladder_thermodynamic_integration", "ladder_records",
+           "ladder_free_energies", "MIN_SWAP_ACCEPTANCE", "MIN_WEIGHT_ESS", "MAX_DISCRETISATION_RATIO"]
 
 MIN_SWAP_ACCEPTANCE = 0.05
 MIN_WEIGHT_ESS = 100.0
 MAX_RHAT = 1.05
+MAX_DISCRETISATION_RATIO = 2.0
 
 
 def _check_log_weights(log_weights, betas) -> tuple[np.ndarray, np.ndarray]:
@@ -111,19 +125,58 @@ def _flags(acceptance, kish, rhat) -> list[str]:
     return out
 
 
+def ladder_thermodynamic_integration(log_weights, betas) -> dict:
+    r""":math:`\ln Z(\beta_M) - \ln Z(\beta_1) = \int\langle\ell\rangle_\beta d\beta` by the corrected trapezoid on the
+    ladder, with the delta-method Monte Carlo se on the joint series, the Richardson discretisation error,
+    their quadrature sum ``se``, the bulk ESS and R-hat of the series."""
+    import arviz_stats as azs
+
+    lw, betas = _check_log_weights(log_weights, betas)
+    t = (betas - betas[0]) / (betas[-1] - betas[0])  # the TI core integrates over [0, 1]
+    width = betas[-1] - betas[0]
+    st = ladder_stats([lw[:, :, k] for k in range(betas.size)])
+    means, variances = st.means, st.variances
+    rule = trapezoid_rules(t, means, variances)
+    y = (lw * rule["weights_mean"] + (lw - means) ** 2 * rule["weights_var"]).sum(axis=2) * width
+    mc_se, rhat = _mcse_and_rhat(y)
+    disc, how = discretisation_error(t, means, variances, st.se_means, st.se_variances)
+    disc *= width
+    return {"value": rule["corrected"] * width, "se": math.hypot(mc_se, disc), "mc_se": mc_se,
+            "discretisation": disc, "discretisation_how": how, "rhat": rhat,
+            "ess": float(azs.ess(y, method="bulk")), "rung_means": means}
+
+
+def _ti_flags(ti: dict) -> list[str]:
+    out = []
+    if ti["discretisation"] > MAX_DISCRETISATION_RATIO * ti["mc_se"]:
+        out.append(f"TI discretisation error {ti['discretisation']:.3g} > {MAX_DISCRETISATION_RATIO:g} x MC se "
+                   f"{ti['mc_se']:.3g} (ladder too coarse for <l>_beta)")
+    if not ti["ess"] >= MIN_WEIGHT_ESS:
+        out.append(f"TI series ESS {ti['ess']:.0f} < {MIN_WEIGHT_ESS:.0f}")
+    return out
+
+
+def ladder_records(log_weights, betas, log_z_first: float, acceptance, *, wall_time_s=float("nan"),
+                   what: str = "") -> list[FreeEnergy]:
+    """−ln Z records ``pt_stepping_stone``, ``pt_bar``, ``pt_ti`` from one PT run, given ``log_z_first`` =
+    ln Z(β_1) (the ladder's hot end, known in closed form); ``what`` names that end in the notes."""
+    lw, betas = _check_log_weights(log_weights, betas)
+    ss = stepping_stone(lw, betas)
+    ti = ladder_thermodynamic_integration(lw, betas)
+    out = []
+    for name, res in (("pt_stepping_stone", ss), ("pt_bar", bennett_acceptance_ratio(lw, betas)), ("pt_ti", ti)):
+        flags = _flags(acceptance, ss["kish_ess"], res["rhat"]) + (_ti_flags(ti) if name == "pt_ti" else [])
+        note = ("unreliable: " + "; ".join(flags)) if flags else f"{betas.size} rungs from beta = {betas[0]:g}{what}"
+        out.append(FreeEnergy(value=-(log_z_first + res["value"]), se=res["se"], kind="estimate", estimator=name,
+                              wall_time_s=wall_time_s, note=note))
+    return out
+
+
 def ladder_free_energies(log_weights, betas, n_spins: int, acceptance, *,
                          wall_time_s=float("nan")) -> list[FreeEnergy]:
-    """−ln Z records (``pt_stepping_stone``, ``pt_bar``) from one PT run; the ladder must start at β = 0."""
+    """−ln Z records (``pt_stepping_stone``, ``pt_bar``, ``pt_ti``) of a spin PT run; the ladder must start at
+    β = 0, where ln Z = N ln 2."""
     lw, betas = _check_log_weights(log_weights, betas)
     if betas[0] != 0.0:
         raise ValueError(f"the ladder must start at beta = 0 for an absolute free energy, got {betas[0]}")
-    ss = stepping_stone(lw, betas)
-    bar = bennett_acceptance_ratio(lw, betas)
-    ln_z0 = n_spins * math.log(2.0)
-    out = []
-    for name, res in (("pt_stepping_stone", ss), ("pt_bar", bar)):
-        flags = _flags(acceptance, ss["kish_ess"], res["rhat"])
-        note = ("unreliable: " + "; ".join(flags)) if flags else f"{betas.size} rungs from beta = 0"
-        out.append(FreeEnergy(value=-(ln_z0 + res["value"]), se=res["se"], kind="estimate", estimator=name,
-                              wall_time_s=wall_time_s, note=note))
-    return out
+    return ladder_records(lw, betas, n_spins * math.log(2.0), acceptance, wall_time_s=wall_time_s)

@@ -119,7 +119,7 @@ def test_pt_free_energy_and_energy_vs_enumeration(tmp_path):
             dt.to_netcdf(path)
             back = xr.open_datatree(path)
             np.testing.assert_allclose(back["ladder"]["beta"].values, dt["ladder"]["beta"].values)
-            assert {r.estimator for r in free_energies(back)} == {"pt_stepping_stone", "pt_bar"}
+            assert {r.estimator for r in free_energies(back)} == {"pt_stepping_stone", "pt_bar", "pt_ti"}
 
 
 @pytest.mark.filterwarnings("ignore:parallel_tempering")
