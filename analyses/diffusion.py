@@ -11,6 +11,10 @@ coordinate, SciPy) with error bars over repeats against the data-vs-data two-sam
 error of E|x|² (exact Σ w_k(|m_k|² + d s_k²)) over step counts with its observed order.
 Likelihood: ln p of held-out points through the probability-flow ODE (instantaneous change of variables,
 exact divergence) vs the exact ln p_0 (target |error| < 0.05 nats/point).
+Learned score (``analyses/diffusion_score.py``): denoising score matching as Bayesian linear regression —
+conjugate posterior, NUTS and mean-field ADVI (``--methods nuts,advi``; the default run has both, ``--quick``
+neither unless named), generated samples with a posterior band, score error vs ln p_t, quality vs features and
+training points, and the diffusion bound vs the exact −ln p.
 """
 
 from __future__ import annotations
@@ -26,20 +30,31 @@ from ..inference.diffusion import (FokkerPlanckGrid, LinearBetaSchedule, check_t
                                    forward_euler_maruyama, observed_order, probability_flow,
                                    probability_flow_log_likelihood, reverse_euler_maruyama)
 from ..models import diffusion as dm
+from ..models import diffusion_score as dsc
 from .common import Progress, save_datatree_atomic
+from . import diffusion_score as learned
+from . import diffusion_score_report as learned_report
 from .diffusion_report import build_report, figures
 from .settings import check_memory, check_methods, merge_settings, resolve_sizes
 
 DEFAULTS = {
     "dataset": "ring8", "beta_min": 0.1, "beta_max": 20.0, "times": "0,0.05,0.1,0.2,0.4,1",
     "particles": 0, "repeats": 0, "max_steps": 0, "fp_cells": 0, "likelihood_points": 0, "likelihood_steps": 0,
+    "features": 0, "train_points": 0, "v0": 1.0, "sweep_features": "", "sweep_points": "",
+    "bayes_draws": 0, "posterior_draws": 0, "learned_particles": 0, "learned_steps": 0, "sweep_repeats": 0,
+    "bound_points": 0, "bound_times": 0,
 }
-ALL_METHODS = ("reverse_sde", "probability_flow")
+GENERATION_METHODS = ("reverse_sde", "probability_flow")
+ALL_METHODS = GENERATION_METHODS + learned.METHODS
 LIKELIHOOD_TARGET = 0.05  # nats per point
 QUICK = {"particles": 800, "repeats": 3, "max_steps": 80, "fp_cells": 200, "likelihood_points": 40,
-         "likelihood_steps": 50}
+         "likelihood_steps": 50, "features": 30, "train_points": 500, "bayes_draws": 300, "posterior_draws": 6,
+         "learned_particles": 500, "learned_steps": 60, "sweep_repeats": 2, "bound_points": 60, "bound_times": 100}
 FULL = {"particles": 3000, "repeats": 5, "max_steps": 320, "fp_cells": 800, "likelihood_points": 300,
-        "likelihood_steps": 100}
+        "likelihood_steps": 100, "features": 50, "train_points": 2000, "bayes_draws": 500, "posterior_draws": 20,
+        "learned_particles": 2000, "learned_steps": 100, "sweep_repeats": 3, "bound_points": 200,
+        "bound_times": 400}
+SWEEP = {True: ("10,30", "250,500"), False: ("10,30,100,200", "250,1000,2000")}
 
 
 def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool, seed: int,
@@ -49,18 +64,27 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     log("forward process: closed form, Fokker–Planck, particles")
     forward = forward_section(fp, times, size, seed)
     log("time reversal with the exact score")
-    generation = generation_section(fp, methods, size, seed + 1)
+    generation = generation_section(fp, [m for m in methods if m in GENERATION_METHODS], size, seed + 1)
     log("probability-flow likelihood")
     likelihood = likelihood_section(fp, size, seed + 2)
+    learned_out = learned_section(fp, methods, s, size, seed + 4, likelihood["summary"]["prior_kl"], log)
     summary = {"model": "diffusion",
                "settings": {**s, **size, "methods": methods, "quick": quick, "seed": seed},
                "data": {"source": fp.data.source, "dim": fp.data.dim, "components": int(fp.data.weights.size),
                         "second_moment": fp.data.second_moment()},
-               "forward": forward["summary"], "generation": generation["summary"], "likelihood": likelihood["summary"]}
-    save_datatree_atomic(_tree(forward, generation, likelihood), out_dir / "diffusion.nc")
+               "forward": forward["summary"], "generation": generation["summary"], "likelihood": likelihood["summary"],
+               "learned_score": learned_out["summary"]}
+    tree = _tree(forward, generation, likelihood)
+    tree["learned_score"] = learned.result_dataset(learned_out["summary"])
+    save_datatree_atomic(tree, out_dir / "diffusion.nc")
+    for m, dt in learned_out["trees"].items():
+        save_datatree_atomic(dt, out_dir / f"score_{m}.nc")
     log("figures")
     figs = figures(out_dir / "figures", fp, forward, generation, likelihood, seed + 3)
-    report = build_report(summary, LIKELIHOOD_TARGET)
+    figs += learned_report.figures(out_dir / "figures", fp, learned_out["summary"], learned_out["samples"])
+    report = build_report(summary, LIKELIHOOD_TARGET, fits=learned_out["trees"],
+                          extra=learned_report.warnings(learned_out["summary"]))
+    learned_report.add_sections(report, learned_out["summary"])
     summary["warnings"] = report.warnings
     log("done")
     return report.save(out_dir, summary, figures=figs, started=t_start)
@@ -86,9 +110,50 @@ def _validate(settings: dict, methods, data, quick: bool):
     check_memory({"particles × components × dim": size["particles"] * k * (d + 2) * 4,
                   "likelihood_points × components × dim": size["likelihood_points"] * k * (d + 2) * 8,
                   "fp_cells × times": size["fp_cells"] * (len(times) + 8)})
-    methods = list(methods) if methods else list(ALL_METHODS)
+    methods = list(methods) if methods else list(GENERATION_METHODS if quick else ALL_METHODS)
     check_methods(methods, allowed=ALL_METHODS)
+    _validate_learned(s, size, quick)
     return s, size, methods, dm.ForwardProcess(mixture, schedule), times
+
+
+def _int_list(s: dict, key: str, minimum: int) -> list[int]:
+    try:
+        values = [int(v) for v in str(s[key]).split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < minimum:
+        raise ValueError(f"setting {key} must be comma-separated integers >= {minimum}, got {s[key]!r}")
+    return values
+
+
+def _validate_learned(s: dict, size: dict, quick: bool) -> None:
+    """The learned-score settings (in place: sweep lists filled from SWEEP); ValueError naming the setting."""
+    for key, low in (("features", 1), ("train_points", 2), ("bayes_draws", 10), ("posterior_draws", 2),
+                     ("learned_particles", 2), ("learned_steps", 2), ("sweep_repeats", 2), ("bound_points", 2),
+                     ("bound_times", 2)):
+        if size[key] < low:
+            raise ValueError(f"setting {key} must be an integer >= {low}, got {size[key]}")
+    if not (np.isfinite(float(s["v0"])) and float(s["v0"]) > 0):
+        raise ValueError(f"setting v0 must be a finite number > 0, got {s['v0']!r}")
+    for key, default, low in (("sweep_features", SWEEP[quick][0], 1), ("sweep_points", SWEEP[quick][1], 2)):
+        s[key] = s[key] or default
+        _int_list(s, key, low)
+
+
+def learned_section(fp: dm.ForwardProcess, methods: list[str], s: dict, size: dict, seed: int, prior_kl: dict,
+                    log) -> dict:
+    """The Bayesian DSM fit (conjugate, NUTS, ADVI), generation band, error map, sweep and bound."""
+    log("learned score: conjugate posterior, NUTS / ADVI")
+    bs = dsc.fit_conjugate(fp, size["features"], size["train_points"], seed, v0=float(s["v0"]))
+    fits = learned.posterior_fits(bs, [m for m in methods if m in learned.METHODS], size, seed + 1)
+    fits["summary"]["features"] = size["features"]
+    log("learned score: generation band, error map, sweep, bound")
+    gen = learned.generation_band(fp, bs, size, seed + 2)
+    summary = {"posterior": fits["summary"], "generation": gen["summary"],
+               "density": learned.score_error_by_density(fp, bs, seed + 3),
+               "sweep": learned.quality_sweep(fp, size, seed + 4, s),
+               "bound": learned.bound_section(fp, bs, size, seed + 5, prior_kl)["summary"]}
+    return {"summary": summary, "trees": fits["trees"], "samples": gen["samples"]}
 
 
 def _cells(largest: int) -> list[int]:
@@ -131,13 +196,6 @@ def forward_section(fp: dm.ForwardProcess, times: list[float], size: dict, seed:
             "coarse": coarse, "particle_masses": np.array(hist), "marginal": marginal}
 
 
-def _distances(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    """Mean over coordinates of the 1-D Wasserstein-1 and energy distances between samples x and y (SciPy)."""
-    w = np.mean([stats.wasserstein_distance(x[:, i], y[:, i]) for i in range(x.shape[1])])
-    e = np.mean([stats.energy_distance(x[:, i], y[:, i]) for i in range(x.shape[1])])
-    return float(w), float(e)
-
-
 def _generate(fp, method: str, x1: np.ndarray, steps: int, rng) -> np.ndarray:
     if method == "reverse_sde":
         return reverse_euler_maruyama(x1, fp.score, fp.schedule, steps, rng)
@@ -150,7 +208,7 @@ def generation_section(fp: dm.ForwardProcess, methods: list[str], size: dict, se
     steps = [s for s in (10, 20, 40, 80, 160, 320, 640, 1280) if s <= size["max_steps"]]
     m2 = fp.data.second_moment()
     rng = np.random.default_rng(seed)
-    floor = np.array([_distances(fp.data.sample(n, rng), fp.data.sample(n, rng)) for _ in range(reps)])
+    floor = np.array([learned.distances(fp.data.sample(n, rng), fp.data.sample(n, rng)) for _ in range(reps)])
     dist = np.zeros((len(methods), len(steps), reps, 2))
     moment = np.zeros((len(methods), len(steps), reps))
     last = {}
@@ -163,7 +221,7 @@ def generation_section(fp: dm.ForwardProcess, methods: list[str], size: dict, se
         for i, m in enumerate(methods):
             for j, k in enumerate(steps):
                 x = _generate(fp, m, x1, k, rng)
-                dist[i, j, r] = _distances(x, fp.data.sample(n, rng))
+                dist[i, j, r] = learned.distances(x, fp.data.sample(n, rng))
                 moment[i, j, r] = np.mean(np.sum(x**2, axis=1)) - m2
                 last[m] = x
                 if m == "probability_flow":  # deterministic map: pathwise error against 4× the largest step count

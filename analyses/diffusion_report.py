@@ -39,14 +39,14 @@ def _warnings(summary: dict, target: float) -> list[str]:
     return out
 
 
-def build_report(summary: dict, target: float) -> Report:
+def build_report(summary: dict, target: float, *, fits=None, extra=()) -> Report:
     data, fw, gen, lik = summary["data"], summary["forward"], summary["generation"], summary["likelihood"]
     s = summary["settings"]
     report = Report(f"Diffusion (VP-SDE) on {data['source']} (d = {data['dim']}, {data['components']} components)",
                     f"dx = −½β(t)x dt + √β(t) dW, β(t) = {s['beta_min']:g} + ({s['beta_max']:g} − {s['beta_min']:g})t "
                     "on [0, 1]; p_t is a Gaussian mixture in closed form (means α m_k, variances α²s_k² + σ²), so "
                     "density, score and its divergence are exact. Generation uses the exact score.")
-    report.check(extra=_warnings(summary, target))
+    report.check(fits, extra=_warnings(summary, target) + list(extra))
     sec = report.section("Forward process: closed form vs Fokker–Planck vs particles (first coordinate)")
     sec.table(["cells"] + [f"L¹ at t={t:g}" for t in fw["times"]],
               [[n] + list(row) for n, row in zip(fw["fp_cells"], fw["fp_l1"])] + [["order"] + fw["fp_order"]])

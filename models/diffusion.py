@@ -1,8 +1,8 @@
 r"""Diffusion models on Gaussian-mixture data: the forward marginals p_t, their density, score and KL, exactly.
 
 Data: an isotropic Gaussian mixture :math:`p_0(x) = \sum_k w_k\,N(x;\,m_k,\,s_k^2 I_d)` (built-ins: a
-two-component 1-D mixture and a ring of 8 Gaussians in 2-D; a CSV of points becomes the Gaussian kernel
-density estimate with Scott's bandwidth, i.e. a mixture of n equal components). Under the VP-SDE
+two-component 1-D mixture, a ring of 8 Gaussians and a 24-component mixture shaped as two moons in 2-D;
+a CSV of points becomes the Gaussian kernel density estimate with Scott's bandwidth, i.e. a mixture of n equal components). Under the VP-SDE
 (``physml.inference.diffusion``) :math:`x_t = \alpha(t) x_0 + \sigma(t)\,\varepsilon`, so the forward marginal
 is again a Gaussian mixture in closed form:
 
@@ -139,7 +139,21 @@ def ring8(radius: float = 2.0, sd: float = 0.25) -> GaussianMixture:
     return GaussianMixture(np.full(8, 1 / 8), means, np.full(8, sd**2), "ring8")
 
 
-BUILTINS = {"bimodal_1d": bimodal_1d, "ring8": ring8}
+def two_moons(per_moon: int = 12, sd: float = 0.12) -> GaussianMixture:
+    """Built-in 2-D data: a Gaussian-mixture approximation of two moons (the shape of scikit-learn's
+    ``make_moons``): ``per_moon`` equal Gaussians N(m_k, sd² I) with means evenly spaced along each half
+    circle, the upper (cos θ, sin θ) and the lower (1 − cos θ, ½ − sin θ), θ ∈ [0, π], centred and scaled by
+    1.5. Not a kernel density estimate: a mixture, so p_t, the score and −ln p stay exact."""
+    theta = np.linspace(0, np.pi, per_moon)
+    upper = np.column_stack([np.cos(theta), np.sin(theta)])
+    lower = np.column_stack([1 - np.cos(theta), 0.5 - np.sin(theta)])
+    means = np.concatenate([upper, lower])
+    means = 1.5 * (means - means.mean(axis=0))
+    return GaussianMixture(np.full(2 * per_moon, 1 / (2 * per_moon)), means, np.full(2 * per_moon, sd**2),
+                           "two_moons")
+
+
+BUILTINS = {"bimodal_1d": bimodal_1d, "ring8": ring8, "two_moons": two_moons}
 
 
 def mixture_from_points(points, source: str = "points") -> GaussianMixture:

@@ -9,7 +9,9 @@ from physml.analyses import diffusion
 from physml.cli import main
 
 SMALL = {"particles": "300", "repeats": "2", "max_steps": "20", "fp_cells": "100", "likelihood_points": "20",
-         "likelihood_steps": "40"}
+         "likelihood_steps": "40", "features": "12", "train_points": "200", "posterior_draws": "3",
+         "learned_particles": "200", "learned_steps": "20", "sweep_features": "5,12", "sweep_points": "100,200",
+         "bound_points": "20", "bound_times": "20"}
 
 
 def test_quick_run_writes_outputs_and_meets_exact_checks(tmp_path):
@@ -17,15 +19,22 @@ def test_quick_run_writes_outputs_and_meets_exact_checks(tmp_path):
     assert json.loads((tmp_path / "summary.json").read_text())["model"] == "diffusion"
     report = (tmp_path / "report.md").read_text()
     assert "## Warnings" in report and all(f"- {w}" in report for w in s["warnings"])
-    for f in ("forward_densities.png", "fp_convergence_kl.png", "generated.png", "distances.png", "likelihood.png"):
+    for f in ("forward_densities.png", "fp_convergence_kl.png", "generated.png", "distances.png", "likelihood.png",
+              "learned_samples.png", "learned_score_error.png"):
         assert (tmp_path / "figures" / f).exists()
     tree = xr.open_datatree(tmp_path / "diffusion.nc")
     assert tree["generation"]["distance"].shape == (2, 2, 2, 2) and "fp_mass" in tree["forward"]
+    assert tree["learned_score"]["bound"].shape == (4,) and tree["learned_score"]["distance"].shape == (5, 2)
     fw = s["forward"]
     assert all(1.8 < o < 2.2 for t, o in zip(fw["times"], fw["fp_order"]) if t > 0)
     assert s["likelihood"]["mean_abs_error"] < diffusion.LIKELIHOOD_TARGET
     assert 1.5 < s["generation"]["methods"]["probability_flow"]["pathwise_order"] < 2.5  # Heun: second order
     assert not [w for w in s["warnings"] if "likelihood" in w or "Fokker" in w]
+    learned = s["learned_score"]
+    assert 0 < learned["posterior"]["weights"] <= 2 * 14 and learned["posterior"]["methods"] == {}  # quick: no fits
+    assert [r["kind"] for r in learned["bound"]["records"]] == ["upper_bound"] * 4
+    assert len(learned["generation"]["rows"]) == 2 + 3 and len(learned["sweep"]["rows"]) == 3
+    assert "diffusion bound (denoising), exact score" in report and "Quality vs number of features" in report
 
 
 def test_csv_data_run_in_1d(tmp_path):
@@ -42,6 +51,8 @@ def test_csv_data_run_in_1d(tmp_path):
 @pytest.mark.parametrize("settings,content,message", [
     (["beta_min=-1"], None, "beta_min"), (["beta_max=0"], None, "beta_max"), (["times=0,1.5"], None, "times"),
     (["dataset=moons"], None, "dataset"), (["max_steps=5"], None, "max_steps"),
+    (["features=-1"], None, "features"), (["train_points=1"], None, "train_points"), (["v0=-1"], None, "v0"),
+    (["sweep_features=0,5"], None, "sweep_features"), (["sweep_points=a"], None, "sweep_points"),
     ([], "x,y\n1,2\n", "at least 2 points"), ([], "x\n1\nnan\n3\n", "finite"), ([], "x\n1\ninf\n", "finite"),
 ])
 def test_bad_input_exit_2_nothing_created(tmp_path, capsys, settings, content, message):

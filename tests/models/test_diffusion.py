@@ -119,3 +119,13 @@ def test_csv_points_become_a_kde_mixture(tmp_path):
     path.write_text("x,y\n0,1\n1,nan\n")
     with pytest.raises(ValueError):
         dm.load_points(str(path))
+
+
+def test_two_moons_is_a_centred_mixture_on_two_half_circles():
+    m = dm.two_moons()
+    assert m.weights.size == 24 and m.dim == 2 and abs(m.weights.sum() - 1) < 1e-12
+    np.testing.assert_allclose(m.mean(), 0.0, atol=1e-12)
+    upper, lower = m.means[:12] / 1.5, m.means[12:] / 1.5  # (cos θ, sin θ) − c and (1 − cos θ, ½ − sin θ) − c
+    np.testing.assert_allclose(np.linalg.norm(upper - (upper[0] - [1, 0]), axis=1), 1.0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.norm(lower - (lower[0] + [1, 0]), axis=1), 1.0, atol=1e-12)
+    assert np.all(upper[:, 1] >= upper[0, 1] - 1e-12) and np.all(lower[:, 1] <= lower[0, 1] + 1e-12)
