@@ -25,6 +25,7 @@ from threadpoolctl import threadpool_limits
 
 from ..models import random_features as rf
 from . import double_descent_bayes as hier
+from . import double_descent_relu as relu
 from .common import Progress, pm_fmt, save_datatree_atomic, save_figure_atomic
 from .compare import versus_exact
 from .report import Report
@@ -32,7 +33,8 @@ from .settings import check_memory, check_methods, merge_settings, resolve_sizes
 
 DEFAULTS = {"n": 0, "gamma_points": 0, "datasets": 0, "nuts_datasets": 0, "draws": 0,  # 0: quick / full size
             "nuts_gammas": "",  # γ values of the hierarchical fits ("": 1 in quick mode, 0.5,1,2 otherwise; "none")
-            "r": 1.0, "sigma": 0.5, "gamma_min": 0.1, "gamma_max": 10.0, "a0": 2.0, "b0": 2.0}
+            "r": 1.0, "sigma": 0.5, "gamma_min": 0.1, "gamma_max": 10.0, "a0": 2.0, "b0": 2.0,
+            "relu_delta": 0.5, "relu_datasets": 0}  # ReLU features: d = relu_delta·n; 0: 4 quick / 12 full
 ESTIMATORS = ("min_norm", "bayes_evidence", "oracle_ridge")
 GAMMA_LIMITS = (0.01, 100.0)
 
@@ -45,6 +47,8 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     ns = sorted({max(10, size["n"] // 4), max(10, size["n"] // 2), size["n"]})
     with threadpool_limits(limits=1, user_api="blas"):  # small eigenproblems: threads only contend
         risks = _simulate(ns, gammas, s, size["datasets"], seed, log)
+        relu_gammas = np.union1d(gammas[::2], [1.0])  # every other γ, and the peak
+        relu_rows = relu.simulate(size["n"], s["relu_delta"], relu_gammas, s, size["relu_datasets"], seed, log)
     save_datatree_atomic(xr.DataTree(risks), out_dir / "risks.nc")
     log("summary and figures")
     rows = _rows(risks, s)
@@ -59,13 +63,15 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     heavy = [f"min-norm at n = {r['n']}, p = {r['p']}: |p − n| ≤ 3, the risk has infinite variance over data "
              "sets (its mean is infinite for |p − n| ≤ 1): the se is not an error bar" for r in rows
              if r["heavy_tailed"]]
-    warnings = report.check(trees, extra=heavy + _disagreements(rows))
+    warnings = report.check(trees, extra=heavy + _disagreements(rows) + relu.disagreements(relu_rows))
     peak = _peak(rows, main_n)
     _sections(report, rows, main_n, peak)
     hier.section(report, hier_rows, methods, main_n)
-    figs = _figures(out_dir / "figures", rows, s, ns)
+    relu.section(report, relu_rows)
+    figs = _figures(out_dir / "figures", rows, s, ns) + [relu.figure(out_dir / "figures", relu_rows, s)]
     summary = {"model": "double_descent", "settings": {**s, **size, "sizes": ns, "quick": quick, "seed": seed},
-               "points": rows, "peak": peak, "hierarchical": hier_rows, "warnings": warnings}
+               "points": rows, "peak": peak, "hierarchical": hier_rows, "relu_features": relu_rows,
+               "warnings": warnings}
     log("done")
     return report.save(out_dir, summary, figures=figs, started=t_start)
 
@@ -81,19 +87,24 @@ def _validate(settings: dict, methods, data, quick: bool) -> tuple[dict, dict, l
     if not (lo <= s["gamma_min"] < 1 < s["gamma_max"] <= hi):
         raise ValueError(f"settings gamma_min, gamma_max must satisfy {lo} <= gamma_min < 1 < gamma_max <= {hi}, "
                          f"got {s['gamma_min']}, {s['gamma_max']}")
-    for key in ("r", "sigma", "a0", "b0"):
+    for key in ("r", "sigma", "a0", "b0", "relu_delta"):
         if not s[key] > 0:
             raise ValueError(f"setting {key} must be > 0, got {s[key]}")
-    size = resolve_sizes({k: s[k] for k in ("n", "gamma_points", "datasets", "nuts_datasets", "draws")},
-                         {"n": 40, "gamma_points": 11, "datasets": 6, "nuts_datasets": 1, "draws": 300} if quick else
-                         {"n": 200, "gamma_points": 21, "datasets": 40, "nuts_datasets": 1, "draws": 1000})
+    keys = ("n", "gamma_points", "datasets", "nuts_datasets", "draws", "relu_datasets")
+    size = resolve_sizes({k: s[k] for k in keys},
+                         {"n": 40, "gamma_points": 11, "datasets": 6, "nuts_datasets": 1, "draws": 300,
+                          "relu_datasets": 4} if quick else
+                         {"n": 200, "gamma_points": 21, "datasets": 40, "nuts_datasets": 1, "draws": 1000,
+                          "relu_datasets": 12})
     if not 20 <= size["n"] <= 2000:
         raise ValueError(f"setting n must be between 20 and 2000, got {size['n']}")
-    if size["gamma_points"] < 3 or size["datasets"] < 2:
-        raise ValueError(f"settings gamma_points >= 3 and datasets >= 2 required, got {size['gamma_points']}, "
-                         f"{size['datasets']}")
+    if size["gamma_points"] < 3 or size["datasets"] < 2 or size["relu_datasets"] < 2:
+        raise ValueError(f"settings gamma_points >= 3, datasets >= 2 and relu_datasets >= 2 required, got "
+                         f"{size['gamma_points']}, {size['datasets']}, {size['relu_datasets']}")
     p_max = math.ceil(s["gamma_max"] * size["n"])
-    check_memory({"n × gamma_max·n (design)": 3 * size["n"] * p_max,
+    if s["relu_delta"] > 10:
+        raise ValueError(f"setting relu_delta = d/n must be in (0, 10], got {s['relu_delta']}")
+    check_memory({"n × gamma_max·n (design)": 3 * size["n"] * p_max, "(gamma_max·n)² (ReLU kernel)": 3 * p_max**2,
                   "gamma_points × datasets": size["gamma_points"] * size["datasets"] * 12,
                   "draws (hierarchical fits)": 2 * size["draws"] * max(1, len(nuts_gammas)) * size["nuts_datasets"]})
     return s, size, methods, nuts_gammas

@@ -34,6 +34,10 @@ def test_small_run_writes_outputs(tmp_path):
     back = xr.open_datatree(tmp_path / "hierarchical" / "nuts_g2_d0.nc")
     assert back["posterior"]["log_v0"].values.mean() == pytest.approx(h["nuts"]["log_v0_mean"])
     assert (tmp_path / "figures" / "double_descent.png").exists() and (tmp_path / "figures" / "finite_size.png").exists()
+    relu = {r["p"]: r for r in s["relu_features"]}  # ReLU features: every other γ and γ = 1, d = n/2
+    assert set(relu) == {6, 24, 96} and relu[24]["heavy_tailed"] and relu[24]["theory"] is None
+    assert relu[96]["d"] == 12 and len(relu[96]["risks"]) == 4 and relu[96]["z"] is not None
+    assert (tmp_path / "figures" / "relu_features.png").exists() and "Random ReLU features" in report
 
 
 @pytest.mark.parametrize("settings,methods,data,match", [
@@ -43,7 +47,8 @@ def test_small_run_writes_outputs(tmp_path):
     ({"datasets": "1"}, None, None, "datasets"), ({"sigma": "0"}, None, None, "sigma"),
     ({"a0": "-1"}, None, None, "a0"), ({"colour": "red"}, None, None, "unknown setting"),
     ({}, ["smc"], None, "method"), ({"nuts_gammas": "0.5,x"}, None, None, "nuts_gammas"),
-    ({"nuts_gammas": "0"}, None, None, "nuts_gammas"), ({"draws": "-1"}, None, None, "draws"), ({}, None, "x.csv", "takes no data file"),
+    ({"nuts_gammas": "0"}, None, None, "nuts_gammas"), ({"relu_delta": "0"}, None, None, "relu_delta"),
+    ({"relu_delta": "20"}, None, None, "relu_delta"), ({"relu_datasets": "1"}, None, None, "relu_datasets"), ({"draws": "-1"}, None, None, "draws"), ({}, None, "x.csv", "takes no data file"),
 ])
 def test_bad_settings(tmp_path, settings, methods, data, match):
     with pytest.raises(ValueError, match=match):
