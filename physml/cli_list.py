@@ -21,10 +21,13 @@ METHODS = {
     "criticality": ("physml.analyses.criticality", "ALL_METHODS", "Bayesian finite-size-scaling fit"),
     "double_descent": ("physml.analyses.double_descent_bayes", "METHODS", "hierarchical-prior fits"),
     "spin_glass": ("physml.analyses.spin_glass", "METHODS", "all run by default"),
-    "diffusion": ("physml.analyses.diffusion", "ALL_METHODS", "all run by default"),
+    "diffusion": ("physml.analyses.diffusion", "ALL_METHODS", "all run by default (--quick: the exact-score "
+                  "integrators only unless nuts / advi are named)"),
     "grokking": ("physml.analyses.grokking", "METHODS", "training dynamics"),
     "hopfield": ("physml.analyses.hopfield", "METHODS", "asynchronous zero-temperature retrieval"),
     "landscape": ("physml.analyses.landscape", "METHODS", "local free energy F_γ estimators"),
+    "perceptron": ("physml.analyses.perceptron", "METHODS", "Gibbs learning (exact HMC at T = 0, NUTS / ADVI on the "
+                   "probit model) and the binary perceptron (Metropolis)"),
 }
 #: (model, setting) -> (module, attribute) of the values that setting may take
 CHOICES = {
