@@ -7,7 +7,10 @@ enumeration (−ln Z by stepping stone and BAR, ⟨−βH⟩/N, ⟨|m|⟩); the 
 independent PT chains at several T against the exact P(q) (Walsh–Hadamard, :mod:`physml.models.sk`); the
 quenched average E_J ln Z / N over samples at T > 1 for growing N against the annealed
 :math:`\ln 2 + \beta^2/4` (and its finite-N form); the replica-symmetric solution with its negative
-zero-temperature entropy −1/(2π). What it plots: P(q) exact vs PT; the annealed convergence in 1/N.
+zero-temperature entropy −1/(2π); the ground-state energy e₀ extrapolated in N^(−2/3) against Parisi's −0.7633
+(:mod:`.spin_glass_ground_state`); the Binder ratio and q_EA(T) over N (:mod:`.spin_glass_order`); naive mean
+field vs TAP vs MCMC magnetisations in a field (:mod:`.spin_glass_tap`). What it plots: P(q) exact vs PT; the
+annealed convergence in 1/N; the e₀ extrapolation; g(T) and q_EA(T); MF / TAP / PT against exact ⟨s_i⟩.
 """
 
 from __future__ import annotations
@@ -25,9 +28,13 @@ from .common import Progress, fmt, pm_fmt, save_datatree_atomic, save_figure_ato
 from .compare import versus_exact
 from .report import Report
 from .settings import check_memory, check_methods, merge_settings
+from .spin_glass_ground_state import ground_state_figure, ground_state_section, ground_state_study, \
+    ground_state_warnings
+from .spin_glass_order import order_figure, order_section, order_study, order_warnings
+from .spin_glass_tap import tap_figure, tap_section, tap_study, tap_warnings
 
 DEFAULTS = {"n": 14, "T": 0.5, "h": 0.0, "sample_seed": 0, "draws": 0, "chains": 4, "n_replicas": 10,
-            "instances": 0, "n_max_annealed": 0}
+            "instances": 0, "n_max_annealed": 0, "e0_samples": 0, "order_samples": 0, "tap_n": 0, "tap_h": 0.3}
 METHODS = ("parallel_tempering",)
 Q_TEMPERATURES = (0.4, 0.7, 1.0, 1.5)
 ANNEALED_TEMPERATURES = (1.5, 2.0)
@@ -40,11 +47,17 @@ def _validate(settings: dict, methods, data) -> dict:
     if not (2 <= s["n"] <= 20):
         raise ValueError(f"setting n must be in [2, 20] (enumeration), got {s['n']}")
     sk.SKSpec(n=s["n"], T=float(s["T"]), h=float(s["h"]), sample_seed=s["sample_seed"])
-    for key, lo in (("draws", 0), ("chains", 2), ("n_replicas", 2), ("instances", 0)):
+    for key, lo in (("draws", 0), ("chains", 2), ("n_replicas", 2), ("instances", 0), ("e0_samples", 0),
+                    ("order_samples", 0)):
         if s[key] < lo:
             raise ValueError(f"setting {key} must be >= {lo}, got {s[key]}")
     if s["n_max_annealed"] and not (6 <= s["n_max_annealed"] <= 20):
         raise ValueError(f"setting n_max_annealed must be 0 (default) or in [6, 20], got {s['n_max_annealed']}")
+    if s["e0_samples"] == 1 or s["order_samples"] == 1:
+        raise ValueError("settings e0_samples and order_samples must be 0 (default) or >= 2")
+    if s["tap_n"] and not (4 <= s["tap_n"] <= 20):
+        raise ValueError(f"setting tap_n must be 0 (default) or in [4, 20] (enumeration), got {s['tap_n']}")
+    sk.SKSpec(n=max(s["tap_n"], 2), h=float(s["tap_h"]))
     check_methods(list(methods or METHODS), allowed=METHODS)
     return s
 
@@ -52,7 +65,12 @@ def _validate(settings: dict, methods, data) -> dict:
 def _sizes(s: dict, quick: bool) -> dict:
     n_max = s["n_max_annealed"] or (10 if quick else 16)
     return {"draws": s["draws"] or (600 if quick else 2000), "instances": s["instances"] or (6 if quick else 24),
-            "annealed_sizes": list(range(4, n_max + 1, 2))}
+            "annealed_sizes": list(range(4, n_max + 1, 2)),
+            "e0_sizes": [16, 24, 32, 48] if quick else [32, 48, 64, 96, 128],
+            "e0_samples": s["e0_samples"] or (8 if quick else 32),
+            "order_sizes": [8, 16] if quick else [16, 32, 64], "order_samples": s["order_samples"] or (6 if quick else 24),
+            "order_sweeps": 300 if quick else 1000, "tap_n": s["tap_n"] or (10 if quick else 16),
+            "tap_sweeps": 2000 if quick else 20000}
 
 
 def _pt(spec: sk.SKSpec, s: dict, draws: int, seed: int):
@@ -144,15 +162,24 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     log("annealed limit")
     annealed = _annealed(s, size)
     rs = _replica_symmetric()
+    log("ground states")
+    e0 = ground_state_study(size["e0_sizes"], size["e0_samples"], seed)
+    log("order parameter and Binder ratio")
+    order = order_study(size["order_sizes"], size["order_samples"], seed, sweeps=size["order_sweeps"])
+    log("mean field vs TAP vs MCMC")
+    taps = tap_study(size["tap_n"], float(s["tap_h"]), s["sample_seed"], size["tap_sweeps"], seed)
     report = Report("Sherrington–Kirkpatrick spin glass",
                     f"One sample at N = {spec.n}, T = {spec.T}, h = {spec.h} (coupling seed {spec.sample_seed}); "
                     "parallel tempering (heat bath per replica) against exact enumeration.")
     warnings = report.check({"parallel_tempering": dt}, exact_free_energy=versus["exact_free_energy"],
-                            extra=_extra_warnings(versus, overlaps))
-    figs = _figures(out_dir / "figures", overlaps, annealed)
+                            extra=_extra_warnings(versus, overlaps) + ground_state_warnings(e0)
+                            + order_warnings(order) + tap_warnings(taps))
+    fig_dir = out_dir / "figures"
+    figs = _figures(fig_dir, overlaps, annealed) + [ground_state_figure(fig_dir, e0), order_figure(fig_dir, order),
+                                                     tap_figure(fig_dir, taps)]
     summary = {"model": "spin_glass", "settings": {**s, **size, "quick": quick, "seed": seed},
                "versus_enumeration": versus, "overlaps": overlaps, "annealed": annealed,
-               "replica_symmetric": rs, "warnings": warnings}
+               "replica_symmetric": rs, "ground_state": e0, "order": order, "tap": taps, "warnings": warnings}
     _sections(report, summary)
     log("done")
     return report.save(out_dir, summary, figures=figs, started=t_start)
@@ -194,6 +221,9 @@ def _sections(report: Report, summary: dict) -> None:
                                        fmt(r["entropy"])] for r in summary["replica_symmetric"]]).add(
         f"As T → 0 the RS entropy tends to −1/(2π) = {fmt(sk.RS_ZERO_T_ENTROPY)} < 0 and the energy to "
         f"−√(2/π) = {fmt(sk.RS_ZERO_T_ENERGY)}, below Parisi's e₀ = {sk.PARISI_GROUND_STATE_ENERGY}: RS fails.")
+    ground_state_section(report, summary["ground_state"])
+    order_section(report, summary["order"])
+    tap_section(report, summary["tap"])
 
 
 def _figures(fig_dir: Path, overlaps: list[dict], annealed: list[dict]) -> list[Path]:

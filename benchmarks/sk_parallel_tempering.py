@@ -10,6 +10,7 @@ Part 2 (``--part e0``): ground-state energy per spin e₀(N) = min H/N over a PT
 (``--instances`` samples per N in ``--sizes``), averaged over samples and extrapolated linearly in
 N^(-2/3) against Parisi's e₀ = −0.7633 (Parisi 1980; Crisanti & Rizzo 2002, −0.76317).
 Ground states are not certified: at large N, short runs over-estimate e₀ (the min is an upper bound).
+Superseded by ``benchmarks/sk_ground_state.py`` (numba PT with agreeing independent runs, N = 32 … 384).
 
     python benchmarks/sk_parallel_tempering.py --part pt [--n 64] [--draws 4000] [--replicas 16]
     python benchmarks/sk_parallel_tempering.py --part e0 [--sizes 32,48,64,96,128] [--instances 16]

@@ -22,6 +22,18 @@ Exact references:
   :math:`u = -\tfrac{\beta}{2}(1-q^2)`, :math:`s = \beta u - \beta f`; q > 0 only for T < 1, and
   :math:`s(T\to 0) = -1/(2\pi)`, :math:`u(0) = -\sqrt{2/\pi}` — a negative entropy, the known failure of
   RS (the Parisi solution gives :math:`e_0 = -0.7633`).
+
+Finite-size analysis:
+
+* **ground-state energy** per spin :math:`e_N = \mathbb E_J \min_s H/N` extrapolated as
+  :math:`e_N = e_0 + a N^{-2/3} (+ b N^{-4/3})` (Parisi, Ritort & Slanina 1993; Boettcher 2005) by weighted
+  least squares with the disorder-sample errors;
+* **SG Binder ratio** :math:`g = \tfrac12\big(3 - [\langle q^4\rangle]/[\langle q^2\rangle]^2\big)` (disorder
+  averages [·] of numerator and denominator): 0 for Gaussian q (T > T_c, N → ∞), 1 for q = ±q_EA; curves of
+  different N cross at :math:`T_c = 1`;
+* the **Gaussian-coupling identity** (integration by parts in :math:`J_{ij}`, Katzgraber, Palassini & Young
+  2001) :math:`[\langle H\rangle]/N = -\tfrac{\beta}{2}(1 - [\langle q^2\rangle])` at h = 0 — an equilibration
+  check for two-replica PT runs.
 """
 
 from __future__ import annotations
@@ -39,7 +51,8 @@ from physml.models.ising import ising_model_from_couplings
 
 __all__ = ["SKSpec", "sk_couplings_matrix", "sk_couplings", "sk_model", "enumerate_sk", "walsh_hadamard",
            "annealed_log_partition_per_spin", "annealed_log_partition_finite", "replica_symmetric",
-           "RS_ZERO_T_ENTROPY", "RS_ZERO_T_ENERGY", "PARISI_GROUND_STATE_ENERGY"]
+           "RS_ZERO_T_ENTROPY", "RS_ZERO_T_ENERGY", "PARISI_GROUND_STATE_ENERGY",
+           "binder_ratio", "energy_from_overlap", "extrapolate_ground_state"]
 
 RS_ZERO_T_ENTROPY = -1.0 / (2.0 * math.pi)
 RS_ZERO_T_ENERGY = -math.sqrt(2.0 / math.pi)
@@ -102,8 +115,9 @@ def walsh_hadamard(values) -> np.ndarray:
 
 
 def enumerate_sk(couplings: IsingCouplings, max_spins: int = 20, block_size: int = 1 << 15) -> dict:
-    r"""Exact :math:`\ln Z`, :math:`\langle\ell\rangle/N` (ℓ = ln weight = −βH) and the overlap distribution
-    (``q`` grid, ``p_q``) of two independent replicas, by summing all :math:`2^N` states."""
+    r"""Exact :math:`\ln Z`, :math:`\langle\ell\rangle/N` (ℓ = ln weight = −βH), the overlap distribution
+    (``q`` grid, ``p_q``) of two independent replicas, the site magnetisations ⟨s_i⟩ and max ℓ (= −βE₀), by
+    summing all :math:`2^N` states."""
     n = couplings.n_spins
     if n > max_spins:
         raise ValueError(f"enumeration needs N <= {max_spins} spins, got {n}")
@@ -116,13 +130,18 @@ def enumerate_sk(couplings: IsingCouplings, max_spins: int = 20, block_size: int
         start += len(s)
     log_z = float(special.logsumexp(lw))
     p = np.exp(lw - log_z)
+    mag, start = np.zeros(n), 0
+    for bits in binary_state_blocks(n, block_size):
+        mag += p[start:start + len(bits)] @ spins_from_bits(bits).astype(float)
+        start += len(bits)
     conv = walsh_hadamard(walsh_hadamard(p) ** 2) / p.size  # Σ_s p(s) p(s xor τ)
     flips = np.zeros(p.size, dtype=np.int64)
     for i in range(n):
         flips += (np.arange(p.size) >> i) & 1
     p_q = np.bincount(flips, weights=np.clip(conv, 0.0, None), minlength=n + 1)[::-1]
     q = (2.0 * np.arange(n + 1) - n) / n  # q = (N − 2 flips)/N, ascending
-    return {"log_z": log_z, "log_weight_per_spin": float(p @ lw) / n, "q": q, "p_q": p_q / p_q.sum()}
+    return {"log_z": log_z, "log_weight_per_spin": float(p @ lw) / n, "q": q, "p_q": p_q / p_q.sum(),
+            "magnetisation": mag, "max_log_weight": float(lw.max())}
 
 
 # ------------------------------------------------------------------ mean-field theory
@@ -154,3 +173,35 @@ def replica_symmetric(T: float) -> dict:
     minus_beta_f = beta ** 2 / 4 * (1 - q) ** 2 + _gauss(lambda z: float(log_2cosh(beta * math.sqrt(q) * z)))
     u = -beta / 2 * (1 - q * q)
     return {"q": q, "minus_beta_f": minus_beta_f, "energy": u, "entropy": beta * u + minus_beta_f}
+
+
+# ------------------------------------------------------------------ finite-size analysis
+def binder_ratio(q2, q4):
+    r""":math:`g = \tfrac12(3 - \langle q^4\rangle/\langle q^2\rangle^2)` (arrays broadcast)."""
+    return 0.5 * (3.0 - np.asarray(q4) / np.asarray(q2) ** 2)
+
+
+def energy_from_overlap(beta, q2):
+    r"""SK at h = 0: :math:`[\langle H\rangle]/N = -\tfrac{\beta}{2}(1 - [\langle q^2\rangle])` (exact for any N)."""
+    return -0.5 * np.asarray(beta) * (1.0 - np.asarray(q2))
+
+
+def extrapolate_ground_state(sizes, energies, ses, *, quadratic: bool = False) -> dict:
+    r"""Weighted least squares :math:`e_N = e_0 + a N^{-2/3} (+ b N^{-4/3})` with errors ``ses``.
+
+    Returns e₀, its se (from the covariance with the given errors; multiplied by √(χ²/dof) when that exceeds 1),
+    the other coefficients, χ²/dof and z of e₀ against Parisi's −0.7633.
+    """
+    n, y, se = (np.asarray(a, dtype=float) for a in (sizes, energies, ses))
+    deg = 2 if quadratic else 1
+    if n.size < deg + 2 or np.any(se <= 0) or np.any(n < 2):
+        raise ValueError(f"need >= {deg + 2} sizes >= 2 with positive errors, got sizes {n.tolist()}")
+    x = n ** (-2.0 / 3.0)
+    coef, cov = np.polyfit(x, y, deg, w=1.0 / se, cov="unscaled")
+    chi2 = float(np.sum(((np.polyval(coef, x) - y) / se) ** 2))
+    dof = n.size - deg - 1
+    inflate = max(1.0, math.sqrt(chi2 / dof))
+    e0, e0_se = float(coef[-1]), float(math.sqrt(cov[-1, -1])) * inflate
+    return {"e0": e0, "se": e0_se, "a": float(coef[-2]), "b": float(coef[0]) if quadratic else 0.0,
+            "chi2_per_dof": chi2 / dof, "dof": dof, "z_parisi": (e0 - PARISI_GROUND_STATE_ENERGY) / e0_se,
+            "relative_error": abs(e0 / PARISI_GROUND_STATE_ENERGY - 1.0), "quadratic": quadratic}

@@ -16,6 +16,10 @@
 * ``multispin``     multi-spin coded checkerboard Metropolis: 64 sites of one lattice per machine word, bitwise
                     acceptance, one xoshiro256** bit per lane (``multispin_packing``, ``xoshiro_bits``);
                     registers ``fit(model, "multispin")``
+* ``dense_tempering`` numba parallel tempering on dense couplings (C copies × M rungs per compiled call, overlaps
+                    of two copies); ``dense_ground_state`` ground states by independent PT runs that must agree;
+                    ``tap`` naive mean field and TAP (Onsager reaction term) magnetisations and free energies
+* ``perceptron_metropolis`` Metropolis on the binary perceptron's training errors (O(P) per flip)
 * ``finite_size``   observables per (L, K) from Wolff runs, Binder crossings, peaks (finite-size scaling);
                     ``block_spin`` majority-rule block spins
 * ``free_energy``   spin free energies by TI / AIS / BDMC over the coupling scale (``coupling_scale``,

@@ -9,6 +9,8 @@ import pytest
 
 from physml.models import sk
 
+from seeding import seeds
+
 
 def brute_force(c):
     s = np.array(list(itertools.product([1, -1], repeat=c.n_spins)), dtype=float)
@@ -18,18 +20,19 @@ def brute_force(c):
     q = s @ s.T / c.n_spins
     levels = np.round(q * c.n_spins).astype(int)
     p_q = np.bincount((levels + c.n_spins).ravel() // 2, weights=np.outer(p, p).ravel(), minlength=c.n_spins + 1)
-    return log_z, float(p @ lw) / c.n_spins, p_q
+    return log_z, float(p @ lw) / c.n_spins, p_q, p @ s
 
 
 @pytest.mark.parametrize("n,T,h", [(5, 0.7, 0.0), (7, 0.4, 0.3), (8, 1.5, -0.2)])
 def test_enumeration_matches_brute_force(n, T, h):
     c = sk.sk_couplings(sk.SKSpec(n=n, T=T, h=h, sample_seed=3))
     ex = sk.enumerate_sk(c, block_size=37)  # blocks that do not divide 2^N
-    log_z, lw_mean, p_q = brute_force(c)
+    log_z, lw_mean, p_q, mag = brute_force(c)
     assert ex["log_z"] == pytest.approx(log_z, abs=1e-10)
     assert ex["log_weight_per_spin"] == pytest.approx(lw_mean, abs=1e-10)
     np.testing.assert_allclose(ex["q"], (2 * np.arange(n + 1) - n) / n)
     np.testing.assert_allclose(ex["p_q"], p_q, atol=1e-12)
+    np.testing.assert_allclose(ex["magnetisation"], mag, atol=1e-12)
     if h == 0:  # spin-flip symmetry: P(q) = P(-q)
         np.testing.assert_allclose(ex["p_q"], ex["p_q"][::-1], atol=1e-12)
 
@@ -102,3 +105,41 @@ def test_model_carries_couplings_and_enumeration_limit():
     np.testing.assert_allclose(found[0].field, 0.2)
     with pytest.raises(ValueError, match="N <= 20"):
         sk.enumerate_sk(sk.sk_couplings(sk.SKSpec(n=21)))
+
+
+def test_extrapolation_recovers_a_known_line_and_its_error():
+    n = np.array([32, 64, 128, 256, 512])
+    x = n ** (-2 / 3)
+    fit = sk.extrapolate_ground_state(n, -0.76 + 0.7 * x, np.full(5, 0.001))
+    assert fit["e0"] == pytest.approx(-0.76, abs=1e-12) and fit["a"] == pytest.approx(0.7, abs=1e-10)
+    # se of the intercept of a weighted straight line: sqrt(Σw x² / (Σw Σw x² − (Σw x)²)) with w = 1/se²
+    w = np.full(5, 1e6)
+    se = np.sqrt((w * x * x).sum() / (w.sum() * (w * x * x).sum() - (w * x).sum() ** 2))
+    assert fit["se"] == pytest.approx(se, rel=1e-9) and fit["chi2_per_dof"] == pytest.approx(0.0, abs=1e-12)
+    assert fit["z_parisi"] == pytest.approx((-0.76 + 0.7633) / se)
+    quad = sk.extrapolate_ground_state(n, -0.76 + 0.7 * x - 2.0 * x * x, np.full(5, 0.001), quadratic=True)
+    assert quad["e0"] == pytest.approx(-0.76, abs=1e-10) and quad["b"] == pytest.approx(-2.0, abs=1e-6)
+    with pytest.raises(ValueError, match="sizes"):
+        sk.extrapolate_ground_state([32, 64], [-0.7, -0.72], [0.01, 0.01])
+    with pytest.raises(ValueError, match="positive errors"):
+        sk.extrapolate_ground_state([32, 64, 128], [-0.7, -0.72, -0.73], [0.01, 0.0, 0.01])
+
+
+def test_binder_ratio_limits_and_energy_identity():
+    z, w = np.polynomial.hermite_e.hermegauss(20)  # Gaussian q (moments by quadrature): g = 0
+    q2, q4 = (w @ (0.3 * z) ** 2) / w.sum(), (w @ (0.3 * z) ** 4) / w.sum()
+    assert sk.binder_ratio(q2, q4) == pytest.approx(0.0, abs=1e-12)
+    assert sk.binder_ratio(0.25, 0.0625) == pytest.approx(1.0)  # q = ±1/2
+    assert sk.energy_from_overlap(2.0, 0.25) == pytest.approx(-0.75)
+
+
+def test_energy_identity_holds_on_the_disorder_average_by_enumeration():
+    """[⟨H⟩]/N = −β(1 − [⟨q²⟩])/2 (Gaussian integration by parts): the sample average of the difference at
+    N = 8, T = 0.7 over 300 samples is within 4.4 se of 0."""
+    beta, diffs = 1 / 0.7, []
+    for k in seeds(50_000, 300):
+        ex = sk.enumerate_sk(sk.sk_couplings(sk.SKSpec(n=8, T=0.7, sample_seed=k)))
+        energy = -ex["log_weight_per_spin"] / beta
+        diffs.append(energy - sk.energy_from_overlap(beta, float(ex["p_q"] @ ex["q"] ** 2)))
+    diffs = np.array(diffs)
+    assert abs(diffs.mean()) < 4.4 * diffs.std(ddof=1) / np.sqrt(diffs.size)
