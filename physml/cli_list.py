@@ -26,6 +26,8 @@ METHODS = {
     "grokking": ("physml.analyses.grokking", "METHODS", "training dynamics"),
     "hopfield": ("physml.analyses.hopfield", "METHODS", "asynchronous zero-temperature retrieval"),
     "landscape": ("physml.analyses.landscape", "METHODS", "local free energy F_γ estimators"),
+    "rg": ("physml.analyses.rg", "ALL_METHODS", "pseudo-likelihood fits (K_nn alone by all; the 3-coupling model by "
+           "the first)"),
     "perceptron": ("physml.analyses.perceptron", "METHODS", "Gibbs learning (exact HMC at T = 0, NUTS / ADVI on the "
                    "probit model) and the binary perceptron (Metropolis)"),
 }
