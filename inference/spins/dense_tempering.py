@@ -22,7 +22,10 @@ and per rung sums of :math:`E`, and of
 (two independent replicas of the same sample).
 
 Here: :class:`DenseTemperingState`, :class:`TemperingMeasures`, :func:`dense_tempering_init`, :func:`dense_tempering_run`,
-:func:`geometric_ladder`.
+:func:`geometric_ladder`; and :func:`dense_tempering_trace` (the same sweeps, recording per sweep the coldest rung's
+energy, the overlap of copies 2a, 2a + 1 there, and round trips hottest → coldest → hottest as in
+:func:`physml.inference.spins.parallel_tempering.count_round_trips`) with :class:`TemperingTrace`, and
+:func:`dense_metropolis_init` (a one-rung state: single-temperature Metropolis by the same compiled sweeps).
 """
 
 from __future__ import annotations
@@ -161,8 +164,8 @@ def _accumulate(spins, row, energies, moments, site_sums):
 
 
 @numba.njit(cache=True)
-def _run(J, h, betas, spins, row, best_energy, best_spins, tried, accepted, start, n_sweeps, measure, moments,
-         site_sums, st):
+def _fields_and_energies(J, h, spins):
+    """Local fields (C, M, N) and energies (C, M) of every row, from scratch."""
     n_copies, m = spins.shape[0], spins.shape[1]
     fields = np.empty((n_copies, m, J.shape[0]))
     energies = np.empty((n_copies, m))
@@ -170,14 +173,28 @@ def _run(J, h, betas, spins, row, best_energy, best_spins, tried, accepted, star
         for r in range(m):
             fields[c, r] = local_fields(J, h, spins[c, r])
             energies[c, r] = _energy(J, h, spins[c, r], fields[c, r])
+    return fields, energies
+
+
+@numba.njit(cache=True)
+def _copy_step(J, betas, spins, row, fields, energies, best_energy, best_spins, c, parity, tried, accepted, st):
+    """One PT step of copy c: a Metropolis sweep at every rung (records kept), then one swap pass."""
+    for k in range(betas.size):
+        r = row[c, k]
+        energies[c, r] += _metropolis_sweep(spins[c, r], J, fields[c, r], betas[k], st)
+        if energies[c, r] < best_energy[c] - 1e-9:
+            _record(spins[c, r], J, fields[c, r], energies[c, r], best_energy, best_spins, c)
+    _swap_pass(row[c], energies[c], betas, parity, tried, accepted, st)
+
+
+@numba.njit(cache=True)
+def _run(J, h, betas, spins, row, best_energy, best_spins, tried, accepted, start, n_sweeps, measure, moments,
+         site_sums, st):
+    fields, energies = _fields_and_energies(J, h, spins)
     for t in range(n_sweeps):
-        for c in range(n_copies):
-            for k in range(m):
-                r = row[c, k]
-                energies[c, r] += _metropolis_sweep(spins[c, r], J, fields[c, r], betas[k], st)
-                if energies[c, r] < best_energy[c] - 1e-9:
-                    _record(spins[c, r], J, fields[c, r], energies[c, r], best_energy, best_spins, c)
-            _swap_pass(row[c], energies[c], betas, (start + t) % 2, tried, accepted, st)
+        for c in range(spins.shape[0]):
+            _copy_step(J, betas, spins, row, fields, energies, best_energy, best_spins, c, (start + t) % 2, tried,
+                       accepted, st)
         if measure:
             _accumulate(spins, row, energies, moments, site_sums)
 
@@ -232,3 +249,81 @@ def dense_tempering_run(J, state: DenseTemperingState, n_sweeps: int, *, h=0.0,
 def swap_acceptance(state: DenseTemperingState) -> np.ndarray:
     """Accepted / tried swaps per neighbour pair (pooled over copies)."""
     return state.swaps_accepted / np.maximum(state.swaps_tried, 1)
+
+
+# ----------------------------------------------------------------- traced runs (time series, round trips)
+class TemperingTrace(NamedTuple):
+    """Per sweep of one :func:`dense_tempering_trace` call: the energy at the coldest rung (C, S); every
+    ``overlap_every`` sweeps the overlap q of copies 2a and 2a + 1 at the coldest rung (C // 2, S // every);
+    the round trips each copy's configurations completed (C,) and the headings to pass to the next call (C, M)."""
+
+    energy: np.ndarray
+    overlap: np.ndarray
+    round_trips: np.ndarray
+    heading: np.ndarray
+
+
+@numba.njit(cache=True)
+def _count_trip(row, heading):
+    """Heading +1 after the hottest rung, −1 after the coldest; a −1 arriving at the hottest is a round trip."""
+    hot, cold = row[0], row[row.size - 1]
+    done = 1 if heading[hot] == -1 else 0
+    heading[hot] = 1
+    if heading[cold] == 1:
+        heading[cold] = -1
+    return done
+
+
+@numba.njit(cache=True)
+def _run_traced(J, h, betas, spins, row, best_energy, best_spins, tried, accepted, start, n_sweeps, every, heading,
+                energy_out, overlap_out, trips, st):
+    n_copies, m, n = spins.shape[0], spins.shape[1], J.shape[0]
+    fields, energies = _fields_and_energies(J, h, spins)
+    for t in range(n_sweeps):
+        for c in range(n_copies):
+            _copy_step(J, betas, spins, row, fields, energies, best_energy, best_spins, c, (start + t) % 2, tried,
+                       accepted, st)
+            if m > 1:
+                trips[c] += _count_trip(row[c], heading[c])
+            energy_out[c, t] = energies[c, row[c, m - 1]]
+        if (t + 1) % every == 0:
+            for a in range(n_copies // 2):
+                x, y = spins[2 * a, row[2 * a, m - 1]], spins[2 * a + 1, row[2 * a + 1, m - 1]]
+                q = 0.0
+                for i in range(n):
+                    q += x[i] * y[i]
+                overlap_out[a, (t + 1) // every - 1] = q / n
+
+
+def dense_tempering_trace(J, state: DenseTemperingState, n_sweeps: int, *, h=0.0, heading=None,
+                          overlap_every: int = 1) -> tuple[DenseTemperingState, TemperingTrace]:
+    """The same ``n_sweeps`` as :func:`dense_tempering_run` (same random stream, same new state), recording the
+    :class:`TemperingTrace`; ``heading`` (C, M) from the previous call's trace continues the round-trip count
+    (None: unknown headings, a trip counts only after a configuration has visited the hottest rung)."""
+    mat = check_dense_couplings(J)
+    require_count("n_sweeps", n_sweeps)
+    require_count("overlap_every", overlap_every)
+    field = np.ascontiguousarray(np.broadcast_to(np.asarray(h, dtype=np.float64), (mat.shape[0],)))
+    if not np.all(np.isfinite(field)):
+        raise ValueError("h must be finite")
+    new = DenseTemperingState(*(np.array(x, copy=True) if isinstance(x, np.ndarray) else x for x in state))
+    head = np.zeros(new.row.shape, dtype=np.int8) if heading is None else np.array(heading, dtype=np.int8)
+    if head.shape != new.row.shape:
+        raise ValueError(f"heading must have shape (copies, rungs) = {new.row.shape}, got {head.shape}")
+    c, s = new.spins.shape[0], int(n_sweeps)
+    trace = TemperingTrace(np.empty((c, s)), np.empty((c // 2, s // int(overlap_every))),
+                           np.zeros(c, dtype=np.int64), head)
+    _run_traced(mat, field, new.betas, new.spins, new.row, new.best_energy, new.best_spins, new.swaps_tried,
+                new.swaps_accepted, new.sweeps, s, int(overlap_every), trace.heading, trace.energy, trace.overlap,
+                trace.round_trips, new.rng)
+    return new._replace(sweeps=new.sweeps + s), trace
+
+
+def dense_metropolis_init(J, beta: float, n_copies: int, rng: np.random.Generator) -> DenseTemperingState:
+    """``n_copies`` single-temperature chains at ``beta``: a one-rung state, on which :func:`dense_tempering_run`
+    and :func:`dense_tempering_trace` do the same compiled Metropolis sweeps as on a ladder, without swaps."""
+    if not (math.isfinite(beta) and beta > 0):
+        raise ValueError(f"beta must be finite and > 0, got {beta!r}")
+    two = dense_tempering_init(J, [0.5 * beta, beta], n_copies, rng)
+    return two._replace(spins=two.spins[:, 1:].copy(), row=two.row[:, :1].copy(), betas=two.betas[1:].copy(),
+                        swaps_tried=two.swaps_tried[:0].copy(), swaps_accepted=two.swaps_accepted[:0].copy())
