@@ -15,6 +15,8 @@ reverse (Anderson 1982; Song et al. 2021, arXiv:2011.13456), with the score :mat
                      ODE, and the exact likelihood by the instantaneous change of variables
 * ``numba_integrators``  the same reverse SDE (Euler–Maruyama) and probability flow (Heun) compiled for the
                      exact score of an isotropic Gaussian mixture given as arrays (counter-based normals)
+* ``numba_math``     exp / ln / sin / cos polynomials and counter-based normals for the compiled integrators
+                     (float64 / float32, vectorisable)
 * ``bound``          the diffusion bound on −ln p₀(x) (Song et al. 2021): the g²-weighted denoising loss and its
                      divergence form, time drawn from q(t) ∝ β/σ; the weighted score error ½∫β E‖s − ∇ln p_t‖²
 * ``fokker_planck``  a conservative, positivity-preserving 1-D finite-volume solver (Chang–Cooper /
