@@ -18,7 +18,7 @@ def figures(fig_dir: Path, summary: dict) -> list[Path]:
     paths = []
     if "learning_curve" in summary:
         paths.append(_learning_curves(plt, fig_dir, summary))
-    if summary["annealing"]["nuts"] or summary["annealing"]["advi"]:
+    if summary["annealing"]["nuts"] or summary["annealing"]["advi"] or summary["annealing"]["parallel_tempering"]:
         paths.append(_annealing(plt, fig_dir, summary["annealing"]))
     if "binary" in summary:
         paths.append(_binary(plt, fig_dir, summary))
@@ -71,6 +71,10 @@ def _annealing(plt, fig_dir: Path, an: dict) -> Path:
     ax.errorbar(T, [r["gibbs"] for r in an["nuts"]], [r["gibbs_se"] for r in an["nuts"]], fmt="o-", capsize=2,
                 label="NUTS: Gibbs ε")
     ax.plot(T, [r["bayes"] for r in an["nuts"]], "s-", label="NUTS: Bayes ε")
+    pt = an["parallel_tempering"]
+    if pt:
+        ax.errorbar([r["T"] * 1.06 for r in pt], [r["gibbs"] for r in pt], [r["gibbs_se"] for r in pt], fmt="^",
+                    color="C2", capsize=2, label="parallel tempering: Gibbs ε (T × 1.06)")
     ex = an["exact"]
     ax.axhspan(ex["gibbs"] - 2 * ex["gibbs_se"], ex["gibbs"] + 2 * ex["gibbs_se"], color="C0", alpha=0.2,
                label="exact T = 0 (HMC), ±2 se")
@@ -82,7 +86,7 @@ def _annealing(plt, fig_dir: Path, an: dict) -> Path:
                     label="MF-ADVI draw" + ("" if converged else " (not converged)"))
     ax.set(xscale="log", xlabel="T (probit output-noise sd)", ylabel="ε",
            title=f"annealing, N = {an['n']}, α = {an['alpha']:g}")
-    ticks = sorted({r["T"] for r in an["nuts"]} | {a["T"] for a in an["advi"]})
+    ticks = sorted({r["T"] for r in an["nuts"] + pt} | {a["T"] for a in an["advi"]})
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
     ax.xaxis.set_minor_formatter(plt.NullFormatter())
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
