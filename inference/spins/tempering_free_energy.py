@@ -157,15 +157,17 @@ def _ti_flags(ti: dict) -> list[str]:
 
 
 def ladder_records(log_weights, betas, log_z_first: float, acceptance, *, wall_time_s=float("nan"),
-                   what: str = "") -> list[FreeEnergy]:
+                   what: str = "", run_flags: tuple[str, ...] = ()) -> list[FreeEnergy]:
     """−ln Z records ``pt_stepping_stone``, ``pt_bar``, ``pt_ti`` from one PT run, given ``log_z_first`` =
-    ln Z(β_1) (the ladder's hot end, known in closed form); ``what`` names that end in the notes."""
+    ln Z(β_1) (the ladder's hot end, known in closed form); ``what`` names that end in the notes; ``run_flags``:
+    failures the caller saw in the run itself (e.g. an unmixed β = 1 posterior), added to every record's flags."""
     lw, betas = _check_log_weights(log_weights, betas)
     ss = stepping_stone(lw, betas)
     ti = ladder_thermodynamic_integration(lw, betas)
     out = []
     for name, res in (("pt_stepping_stone", ss), ("pt_bar", bennett_acceptance_ratio(lw, betas)), ("pt_ti", ti)):
-        flags = _flags(acceptance, ss["kish_ess"], res["rhat"]) + (_ti_flags(ti) if name == "pt_ti" else [])
+        flags = (_flags(acceptance, ss["kish_ess"], res["rhat"]) + (_ti_flags(ti) if name == "pt_ti" else [])
+                 + list(run_flags))
         note = ("unreliable: " + "; ".join(flags)) if flags else f"{betas.size} rungs from beta = {betas[0]:g}{what}"
         out.append(FreeEnergy(value=-(log_z_first + res["value"]), se=res["se"], kind="estimate", estimator=name,
                               wall_time_s=wall_time_s, note=note))

@@ -35,7 +35,7 @@ from ..priors import flat_prior_terms, undefined_reason
 from ..pymc_compat import discrete_free_variables
 from ..records import add_free_energy, set_diagnostics
 from ..spins.parallel_tempering import check_ladder
-from ..spins.tempering_free_energy import ladder_records
+from ..spins.tempering_free_energy import MAX_RHAT, MIN_WEIGHT_ESS, ladder_records
 from .kernels import KERNELS, evaluate_points
 from .sampler import ReplicaExchange, ReplicaExchangeState
 
@@ -118,6 +118,17 @@ def _ladder_group(state: ReplicaExchangeState, draws: int) -> tuple[xr.Dataset, 
     return ds, diag
 
 
+def posterior_flags(diagnostics: dict) -> tuple[str, ...]:
+    """The β = 1 posterior's own failures, which the ln-ratio series can hide (they may mix while the
+    replicas' parameters do not): R-hat > MAX_RHAT or bulk ESS < MIN_WEIGHT_ESS over all parameters."""
+    out = []
+    if diagnostics["max_rhat"] > MAX_RHAT:
+        out.append(f"posterior max R-hat {diagnostics['max_rhat']:.3f} > {MAX_RHAT} at beta = 1")
+    if diagnostics["min_ess_bulk"] < MIN_WEIGHT_ESS:
+        out.append(f"posterior min bulk ESS {diagnostics['min_ess_bulk']:.0f} < {MIN_WEIGHT_ESS:.0f} at beta = 1")
+    return tuple(out)
+
+
 def run_tempered_pymc(model, *, draws=1000, tune=1000, chains=4, seed=0, progress=False, n_replicas=None,
                       betas=None, beta_min=0.0, kernel=None, kernel_steps=None, power=None, adapt=True,
                       adapt_window=None, **unused) -> xr.DataTree:
@@ -155,9 +166,10 @@ def run_tempered_pymc(model, *, draws=1000, tune=1000, chains=4, seed=0, progres
     ladder_ds, ladder_diag = _ladder_group(state, int(draws))
     dt = xr.DataTree.from_dict({"posterior": posterior, "sample_stats": stats, "ladder": ladder_ds})
     dt.attrs.update({"kernel": f"parallel_tempering/{o['kernel']}", "physml_backend": "physml"})
-    set_diagnostics(dt, {**mcmc_diagnostics(dt), **ladder_diag})
+    diagnostics = mcmc_diagnostics(dt)
+    set_diagnostics(dt, {**diagnostics, **ladder_diag})
     if state.betas[0] == 0.0 and undefined_reason(model) is None:
         for record in ladder_records(lw, state.betas, 0.0, ladder_ds["swap_acceptance"].values, wall_time_s=wall,
-                                     what=" (the prior)"):
+                                     what=" (the prior)", run_flags=posterior_flags(diagnostics)):
             add_free_energy(dt, record)
     return dt

@@ -153,3 +153,19 @@ def test_registered_estimators_after_another_method_and_improper_prior(regressio
         FREE_ENERGY_ESTIMATORS["pt_bar"].estimate(flat, None, seed=0)
     with pytest.raises(ValueError, match="improper"):
         fit(flat, "parallel_tempering", draws=5, tune=0, chains=1)
+
+
+def test_unmixed_posterior_flags_every_ladder_record():
+    """The ln-ratio series can look mixed while the β = 1 replicas' parameters are not: an R-hat or ESS failure
+    of the posterior must reach every free-energy record as an ``unreliable:`` flag."""
+    from physml.inference.spins.tempering_free_energy import ladder_records
+    from physml.inference.tempering.pymc_tempering import posterior_flags
+
+    assert posterior_flags({"max_rhat": 1.01, "min_ess_bulk": 500.0}) == ()
+    flags = posterior_flags({"max_rhat": 1.10, "min_ess_bulk": 16.0})
+    assert len(flags) == 2 and "R-hat 1.100" in flags[0] and "ESS 16" in flags[1]
+    rng = np.random.default_rng(seed(11))
+    lw = -np.abs(rng.normal(size=(4, 400, 5)))
+    records = ladder_records(lw, np.linspace(0.0, 1.0, 5), 0.0, np.full(4, 0.5), run_flags=flags)
+    assert len(records) == 3
+    assert all(r.note.startswith("unreliable:") and "R-hat 1.100" in r.note for r in records)
