@@ -107,14 +107,15 @@ def _bound(report: Report, bound: dict) -> None:
              f"{r['z']:+.2f}" if r["z"] is not None else "—"] for r in bound["records"]]
     rows.append(["exact −(1/n) Σ ln p_0(x_i)", fmt(bound["exact_neg_log_p"], 6), "exact", "0", "—"])
     report.section("The diffusion bound (denoising loss with weighting g² = β) vs the exact −ln p").table(
-        ["estimator (nats per point)", "value ± se", "kind", "bound − exact", "z"], rows).add(
+        ["estimator (nats per point)", "value ± se", "kind", "value − exact", "z"], rows).add(
         f"{bound['points']} held-out points, {bound['times']} draws of (t, ε) each. For the exact score the "
         f"expected gap is KL(p_1‖N(0,I)) = {fmt(kl['value'], 3)}; a learned score adds "
         f"½∫β E_pt‖s − ∇ln p_t‖² dt = {pm_fmt(gap['value'], gap['se'])} (computed directly with the exact "
         "score); the learned − exact bound on the same (t, ε) draws: "
         + ", ".join(f"{k} {pm_fmt(v['value'], v['se'])}" for k, v in bound["paired_gap"].items())
-        + " (se over the draws and the points, added in quadrature). The bound is on the reverse-SDE model; the probability-flow "
-        "likelihood above is another model's (the ODE).")
+        + " (se over the draws and the points, added in quadrature). The bound is on the reverse-SDE model; the "
+        "probability-flow row is another model's (the ODE with the same learned score) exact −ln p, its excess over "
+        "the data's an estimate of KL(p_data‖p_model).")
 
 
 def figures(fig_dir: Path, fp, learned: dict, samples: dict) -> list[Path]:

@@ -4,6 +4,7 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from statcheck import threshold
 
 from physml.analyses import diffusion
 from physml.cli import main
@@ -24,7 +25,7 @@ def test_quick_run_writes_outputs_and_meets_exact_checks(tmp_path):
         assert (tmp_path / "figures" / f).exists()
     tree = xr.open_datatree(tmp_path / "diffusion.nc")
     assert tree["generation"]["distance"].shape == (2, 2, 2, 2) and "fp_mass" in tree["forward"]
-    assert tree["learned_score"]["bound"].shape == (4,) and tree["learned_score"]["distance"].shape == (5, 2)
+    assert tree["learned_score"]["bound"].shape == (5,) and tree["learned_score"]["distance"].shape == (5, 2)
     fw = s["forward"]
     assert all(1.8 < o < 2.2 for t, o in zip(fw["times"], fw["fp_order"]) if t > 0)
     assert s["likelihood"]["mean_abs_error"] < diffusion.LIKELIHOOD_TARGET
@@ -32,7 +33,9 @@ def test_quick_run_writes_outputs_and_meets_exact_checks(tmp_path):
     assert not [w for w in s["warnings"] if "likelihood" in w or "Fokker" in w]
     learned = s["learned_score"]
     assert 0 < learned["posterior"]["weights"] <= 2 * 14 and learned["posterior"]["methods"] == {}  # quick: no fits
-    assert [r["kind"] for r in learned["bound"]["records"]] == ["upper_bound"] * 4
+    assert [r["kind"] for r in learned["bound"]["records"]] == ["upper_bound"] * 4 + ["estimate"]
+    ode = learned["bound"]["records"][-1]  # the learned score's ODE model: −ln p ≥ the data's (KL ≥ 0), within error
+    assert ode["estimator"].startswith("probability-flow ODE") and ode["z"] > -threshold(1)
     assert len(learned["generation"]["rows"]) == 2 + 3 and len(learned["sweep"]["rows"]) == 3
     assert "diffusion bound (denoising), exact score" in report and "Quality vs number of features" in report
 
