@@ -316,8 +316,6 @@ def _check(report: Report, evidence: list[dict], exact_value, fit_diags: dict,
 
 
 def _figures(fig_dir: Path, d: dn.DenoiseData, maps: dict, ref_map) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []

@@ -95,8 +95,6 @@ def _generation_section(report: Report, gen: dict, data: dict) -> None:
 
 
 def figures(fig_dir: Path, fp, forward: dict, generation: dict, likelihood: dict, seed: int) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []

@@ -119,8 +119,6 @@ def _bound(report: Report, bound: dict) -> None:
 
 
 def figures(fig_dir: Path, fp, learned: dict, samples: dict) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []

@@ -228,8 +228,6 @@ def _paired(by: dict, size: int, gamma: float, n: int) -> str:
 
 
 def _figures(fig_dir: Path, rows: list[dict], s: dict, ns: list[int]) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     r2, sigma2, n = s["r"] ** 2, s["sigma"] ** 2, ns[-1]

@@ -64,8 +64,6 @@ def section(report: Report, rows: list[dict]) -> None:
 
 
 def figure(fig_dir: Path, rows: list[dict], s: dict) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n, d = rows[0]["n"], rows[0]["d"]

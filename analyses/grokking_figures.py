@@ -14,8 +14,6 @@ PHASE_COLOURS = {"confusion": "#bbbbbb", "memorise": "#e8a0a0", "grok": "#f5d76e
 
 
 def all_figures(fig_dir: Path, trees: dict[str, xr.Dataset], summary: dict) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     paths = []
     if "adamw" in trees:
         main = trees["adamw"].isel(replica=np.flatnonzero(trees["adamw"]["group"].values == "grokking"))

@@ -225,8 +225,6 @@ def _check(report: Report, trees: dict, exact_F, mf, bp, ti: FreeEnergy, ais: Fr
 
 
 def _figures(fig_dir: Path, spec, spins, traces, free, sweep) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []

@@ -14,8 +14,6 @@ COLOURS = {"no weight decay": "C3", "weight decay": "C0"}
 
 
 def all_figures(fig_dir: Path, tree: xr.DataTree, summary: dict) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     minima, paths = tree["minima"].to_dataset(), tree["paths"].to_dataset()
     return [_spectra(fig_dir, minima), _free_energy(fig_dir, minima, summary), _flatness(fig_dir, summary),
             _paths(fig_dir, paths)]

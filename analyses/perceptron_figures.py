@@ -11,8 +11,6 @@ from .common import save_figure_atomic
 
 
 def figures(fig_dir: Path, summary: dict) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     paths = []

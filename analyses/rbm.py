@@ -237,8 +237,6 @@ def _fit_bayesian(model, method: str, s: dict, seed: int, rd: RBMData, out_dir: 
 
 def _figures(fig_dir: Path, ml: dict, predictive: dict, rd: RBMData, entropy: float, seed: int) -> None:
     """Learning curves, the predictive probability of every data pattern, and samples of each learner."""
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     n_visible, n_hidden = ml[ML_METHODS[0]]["history"].params[0].shape

@@ -227,8 +227,6 @@ def _sections(report: Report, summary: dict) -> None:
 
 
 def _figures(fig_dir: Path, overlaps: list[dict], annealed: list[dict]) -> list[Path]:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, len(overlaps), figsize=(3.2 * len(overlaps), 3), sharey=True)

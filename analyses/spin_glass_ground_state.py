@@ -85,8 +85,6 @@ def ground_state_section(report, study: dict) -> None:
 
 
 def ground_state_figure(fig_dir: Path, study: dict) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows, fit = study["rows"], study["fits"]["linear"]

@@ -135,8 +135,6 @@ def order_section(report, study: dict) -> None:
 
 
 def order_figure(fig_dir: Path, study: dict) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.5))

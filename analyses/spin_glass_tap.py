@@ -97,8 +97,6 @@ def tap_section(report, study: dict) -> None:
 
 
 def tap_figure(fig_dir: Path, study: dict) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     picks = [r for r in study["rows"] if r["T"] in (1.5, 0.7)] or study["rows"][:2]

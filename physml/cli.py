@@ -312,6 +312,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.error("give a command: list or run (or --version)")
     _GUARD.program = argv is None
+    if argv is None:  # the program, not a caller's process: figures go to files only, never to a window
+        import matplotlib
+        matplotlib.use("Agg")
     # physml prints its own one-line progress; PyMC's per-fit chatter would drown it.
     logging.getLogger("pymc").setLevel(logging.ERROR)
     # a warning (unconverged VI, divergent draws, ...) is one line; the report lists it again under Warnings

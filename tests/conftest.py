@@ -9,7 +9,10 @@ import logging
 import sys
 from pathlib import Path
 
+import matplotlib
 import pytest
+
+matplotlib.use("Agg")  # the library leaves the backend to its caller (a notebook keeps its inline figures)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 logging.getLogger("pymc").setLevel(logging.ERROR)
