@@ -34,6 +34,7 @@ from ..models import diffusion_score as dsc
 from .common import Progress, save_datatree_atomic
 from . import diffusion_score as learned
 from . import diffusion_score_report as learned_report
+from . import diffusion_speed
 from .diffusion_report import build_report, figures
 from .settings import check_memory, check_methods, merge_settings, resolve_sizes
 
@@ -68,12 +69,15 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     log("probability-flow likelihood")
     likelihood = likelihood_section(fp, size, seed + 2)
     learned_out = learned_section(fp, methods, s, size, seed + 4, likelihood["summary"]["prior_kl"], log)
+    if not quick:  # compiling the kernels would take most of a quick run
+        log("speed: compiled vs NumPy reverse SDE")
+    speed = None if quick else diffusion_speed.speed_section(fp, seed + 5)
     summary = {"model": "diffusion",
                "settings": {**s, **size, "methods": methods, "quick": quick, "seed": seed},
                "data": {"source": fp.data.source, "dim": fp.data.dim, "components": int(fp.data.weights.size),
                         "second_moment": fp.data.second_moment()},
                "forward": forward["summary"], "generation": generation["summary"], "likelihood": likelihood["summary"],
-               "learned_score": learned_out["summary"]}
+               "learned_score": learned_out["summary"], "speed": speed}
     tree = _tree(forward, generation, likelihood)
     tree["learned_score"] = learned.result_dataset(learned_out["summary"])
     save_datatree_atomic(tree, out_dir / "diffusion.nc")
@@ -85,6 +89,8 @@ def run(out_dir: Path, *, settings: dict, methods: list[str] | None, quick: bool
     report = build_report(summary, LIKELIHOOD_TARGET, fits=learned_out["trees"],
                           extra=learned_report.warnings(learned_out["summary"]))
     learned_report.add_sections(report, learned_out["summary"])
+    if speed is not None:
+        diffusion_speed.add_speed_section(report, speed)
     summary["warnings"] = report.warnings
     log("done")
     return report.save(out_dir, summary, figures=figs, started=t_start)

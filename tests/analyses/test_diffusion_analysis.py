@@ -69,3 +69,20 @@ def test_bad_input_exit_2_nothing_created(tmp_path, capsys, settings, content, m
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0], err
     assert not (tmp_path / "out").exists()
+
+
+def test_speed_section_measures_the_compiled_integrator_against_numpy():
+    """The report's speed line (default runs only): rates positive and finite, ratios their quotients."""
+    from physml.analyses import diffusion_speed
+    from physml.analyses.report import Report
+    from physml.inference.diffusion import LinearBetaSchedule
+    from physml.models import diffusion as dm
+
+    fp = dm.ForwardProcess(dm.BUILTINS["ring8"](), LinearBetaSchedule(0.1, 20.0))
+    speed = diffusion_speed.speed_section(fp, 0, {"particles": 500, "steps": 10, "baseline_steps": 2})
+    for dtype in ("float64", "float32"):
+        assert np.isfinite(speed[dtype]) and speed[dtype] > 0
+        assert speed[f"ratio_{dtype}"] == pytest.approx(speed[dtype] / speed["numpy"])
+    report = Report("t", "t")
+    diffusion_speed.add_speed_section(report, speed)
+    assert "Speed: reverse SDE" in report.markdown()
